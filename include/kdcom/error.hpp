@@ -1,0 +1,68 @@
+// kdcom error codes: every failure the library reports is a std::error_code in the "kdcom" category.
+//
+// Errors are values, not exceptions: the protocol core never throws. Tools and the convenience
+// overloads of the Asio binding turn them into exceptions or messages at the edge.
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace kdcom {
+
+enum class errc {
+    // Framing errors reported by the decoder. Each names a rejected candidate frame; the decoder
+    // then rescans from the byte after that frame's first leader byte.
+    bad_checksum = 1,          // body bytes do not sum to the header's Checksum
+    bad_trailer,               // the byte after a data packet's body is not 0xAA
+    byte_count_too_large,      // ByteCount exceeds the configured body limit
+    unknown_packet_type,       // PacketType is not one that travels under this leader
+    malformed_control_packet,  // a control packet with a non-zero ByteCount or Checksum
+    truncated_packet,          // the stream ended (or the reader gave up) inside a packet
+
+    // Encoder errors.
+    buffer_too_small,  // the caller's buffer cannot hold the encoded packet
+    body_too_large,    // the body does not fit the 16-bit ByteCount field
+    not_a_data_type,   // a data packet was requested with a control or unknown packet type
+    not_a_control_type,
+
+    // Text input errors (hex dumps).
+    invalid_hex_digit,  // a character that is neither a hex digit, whitespace nor a comment
+    odd_hex_digits,     // a byte was left with only one hex digit
+};
+
+// The category object. Its name is "kdcom"; messages are short English sentences without a
+// trailing period, suitable after "error: ".
+inline const std::error_category& error_category() noexcept {
+    struct category final : std::error_category {
+        const char* name() const noexcept override { return "kdcom"; }
+        std::string message(int value) const override {
+            switch (static_cast<errc>(value)) {
+            case errc::bad_checksum: return "bad checksum";
+            case errc::bad_trailer: return "bad or missing packet trailer (expected 0xAA)";
+            case errc::byte_count_too_large: return "ByteCount over the body limit";
+            case errc::unknown_packet_type: return "unknown packet type for this leader";
+            case errc::malformed_control_packet:
+                return "control packet with non-zero ByteCount or Checksum";
+            case errc::truncated_packet: return "stream ended inside a packet";
+            case errc::buffer_too_small: return "output buffer too small";
+            case errc::body_too_large: return "packet body too large";
+            case errc::not_a_data_type: return "packet type is not a data packet type";
+            case errc::not_a_control_type: return "packet type is not a control packet type";
+            case errc::invalid_hex_digit: return "invalid character in hex text";
+            case errc::odd_hex_digits: return "odd number of hex digits";
+            }
+            return "unknown kdcom error";
+        }
+    };
+    static const category instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace kdcom
+
+template <>
+struct std::is_error_code_enum<kdcom::errc> : std::true_type {};

@@ -1,0 +1,200 @@
+// kdcom-dump as a user runs it: real files, stdin, exit statuses, human and JSON output.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "support/decode_helpers.hpp"
+
+namespace {
+using namespace kdcom;
+using namespace kdcom::test;
+namespace fs = std::filesystem;
+
+struct run_result {
+    int status = -1;
+    std::string out, err;
+    std::vector<std::string> out_lines() const {
+        std::vector<std::string> lines;
+        std::istringstream in(out);
+        for (std::string l; std::getline(in, l);) lines.push_back(l);
+        return lines;
+    }
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+class KdcomDump : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() /
+               ("kdcom_dump_test_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    fs::path write(const std::string& name, const std::string& content) {
+        const fs::path p = dir_ / name;
+        std::ofstream(p, std::ios::binary) << content;
+        return p;
+    }
+
+    // Runs kdcom-dump with `args` (already shell-quoted where needed), optionally with a file on
+    // standard input.
+    run_result run(const std::string& args, const fs::path& stdin_file = {}) {
+        const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+        std::string cmd = std::string("'") + KDCOM_DUMP_PATH + "' " + args + " >'" + out.string() +
+                          "' 2>'" + err.string() + "'";
+        if (!stdin_file.empty()) cmd += " <'" + stdin_file.string() + "'";
+        const int raw = std::system(cmd.c_str());
+        run_result r;
+        r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+        r.out = slurp(out);
+        r.err = slurp(err);
+        return r;
+    }
+
+    fs::path dir_;
+};
+
+const fs::path sample = fs::path(KDCOM_EXAMPLES_DIR) / "sample-session.hex";
+const fs::path truncated_vector =
+    fs::path(KDCOM_TEST_VECTORS_DIR) / "decoder" / "x64-breakpoint-state-change.hex";
+
+TEST_F(KdcomDump, PrintsOneLinePerEventAndASummaryForTheSample) {
+    const auto r = run("'" + sample.string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto expected = decode_whole(from_hex(slurp(sample)));
+    const auto lines = r.out_lines();
+    ASSERT_EQ(lines.size(), expected.log.size() + 1);
+    for (std::size_t i = 0; i < expected.log.size(); ++i)
+        EXPECT_EQ(lines[i], expected.log[i].substr(0, expected.log[i].find(" body="))) << i;
+    EXPECT_EQ(lines.back().rfind("summary: ", 0), 0u) << lines.back();
+    EXPECT_NE(lines.back().find("break-ins: " + std::to_string(expected.breakins)), std::string::npos);
+}
+
+TEST_F(KdcomDump, JsonLinesHaveOnlyTheDocumentedKeysAndTheDecodedBodies) {
+    const auto r = run("--json '" + sample.string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const std::set<std::string> allowed{"offset", "kind", "type", "type_name", "id",
+                                        "length", "checksum_ok", "body", "error"};
+    const auto expected = decode_whole(from_hex(slurp(sample)));
+    std::size_t packets = 0, breakins = 0;
+    for (const auto& line : r.out_lines()) {
+        const auto j = nlohmann::json::parse(line);
+        for (const auto& [key, value] : j.items()) EXPECT_TRUE(allowed.count(key)) << key;
+        const std::string kind = j.at("kind");
+        ASSERT_TRUE(kind == "data" || kind == "control" || kind == "breakin" || kind == "error") << kind;
+        if (kind == "data" || kind == "control") {
+            ASSERT_LT(packets, expected.packets.size());
+            const auto& p = expected.packets[packets++];
+            EXPECT_EQ(j.at("offset"), p.offset);
+            EXPECT_EQ(j.at("type"), static_cast<unsigned>(p.header.type));
+            EXPECT_EQ(j.at("type_name"), wire::packet_type_name(p.header.type));
+            EXPECT_EQ(j.at("id"), p.header.id);
+            EXPECT_EQ(j.at("length"), p.header.byte_count);
+            if (kind == "data") {
+                EXPECT_EQ(j.at("checksum_ok"), true);
+                EXPECT_EQ(j.at("body"), text::to_hex(p.body));
+            }
+        }
+        breakins += kind == "breakin";
+    }
+    EXPECT_EQ(packets, expected.packets.size());
+    EXPECT_EQ(breakins, expected.breakins);
+    EXPECT_NE(r.err.find("kdcom-dump: "), std::string::npos) << "the summary goes to stderr";
+}
+
+TEST_F(KdcomDump, ReportsATruncatedFinalPacketAsAnErrorEvent) {
+    const auto r = run("--json '" + truncated_vector.string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto first = nlohmann::json::parse(r.out_lines().at(0));
+    EXPECT_EQ(first.at("kind"), "error");
+    EXPECT_EQ(first.at("offset"), 0);
+    EXPECT_EQ(first.at("type"), 7);
+    EXPECT_EQ(first.at("length"), 240);
+    EXPECT_EQ(first.at("error"), "stream ended inside a packet");
+    EXPECT_FALSE(first.contains("checksum_ok")) << "the checksum of a missing body is unknown";
+}
+
+TEST_F(KdcomDump, ReadsRawBytesFromAFileAndFromStdin) {
+    const bytes stream = from_hex(slurp(sample));
+    const fs::path raw = write("sample.bin", std::string(stream.begin(), stream.end()));
+    const auto from_hex_file = run("--json '" + sample.string() + "'");
+    const auto from_raw_file = run("--json '" + raw.string() + "'");
+    const auto from_stdin = run("--json -", raw);
+    ASSERT_EQ(from_raw_file.status, 0) << from_raw_file.err;
+    ASSERT_EQ(from_stdin.status, 0) << from_stdin.err;
+    EXPECT_EQ(from_raw_file.out, from_hex_file.out);
+    EXPECT_EQ(from_stdin.out, from_hex_file.out);
+}
+
+TEST_F(KdcomDump, ForcedFormatOverridesDetection) {
+    // "3030" is hex text for two bytes, or four raw bytes of leader.
+    const fs::path f = write("ambiguous", "30303030");
+    const auto as_raw = run("--format raw '" + f.string() + "'");
+    const auto as_hex = run("--format hex '" + f.string() + "'");
+    ASSERT_EQ(as_raw.status, 0);
+    ASSERT_EQ(as_hex.status, 0);
+    EXPECT_NE(as_raw.out.find("summary: 8 bytes"), std::string::npos) << as_raw.out;
+    EXPECT_NE(as_hex.out.find("summary: 4 bytes"), std::string::npos) << as_hex.out;
+}
+
+TEST_F(KdcomDump, MalformedHexIsReportedWithItsPositionAfterTheGoodEvents) {
+    const fs::path f = write("bad.hex",
+                             "69 69 69 69 04 00 00 00 00 00 80 80 00 00 00 00\n"
+                             "# next line is broken\n"
+                             "30 3x 30\n");
+    const auto r = run("--format hex '" + f.string() + "'");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("control  KD_ACKNOWLEDGE(4)"), std::string::npos) << "good events are kept";
+    EXPECT_NE(r.err.find("bad.hex:3:5: invalid character in hex text"), std::string::npos) << r.err;
+}
+
+TEST_F(KdcomDump, UnreadableInputExitsWithTwoAndSaysWhy) {
+    const auto missing = run("'" + (dir_ / "no-such-file").string() + "'");
+    EXPECT_EQ(missing.status, 2);
+    EXPECT_NE(missing.err.find("no-such-file: No such file or directory"), std::string::npos) << missing.err;
+    const auto directory = run("'" + dir_.string() + "'");
+    EXPECT_EQ(directory.status, 2);
+    EXPECT_NE(directory.err.find("is a directory"), std::string::npos) << directory.err;
+}
+
+TEST_F(KdcomDump, UnusableArgumentsExitWithTwo) {
+    EXPECT_EQ(run("").status, 2);
+    EXPECT_EQ(run("--no-such-option x").status, 2);
+    EXPECT_EQ(run("--format morse x").status, 2);
+    EXPECT_EQ(run("--max-body 70000 x").status, 2);
+}
+
+TEST_F(KdcomDump, HelpDescribesTheToolAndExitsWithZero) {
+    const auto r = run("--help");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("--json"), std::string::npos);
+    EXPECT_NE(r.out.find("--max-body"), std::string::npos);
+}
+
+TEST_F(KdcomDump, MaxBodyRaisesTheLimit) {
+    const bytes body(5000, 1);
+    const bytes frame = data_frame(wire::packet_type::state_manipulate, wire::initial_packet_id, body);
+    const fs::path f = write("big.bin", std::string(frame.begin(), frame.end()));
+    const auto by_default = run("--json '" + f.string() + "'");
+    const auto raised = run("--json --max-body 5000 '" + f.string() + "'");
+    EXPECT_EQ(nlohmann::json::parse(by_default.out_lines().at(0)).at("error"),
+              "ByteCount over the body limit");
+    EXPECT_EQ(nlohmann::json::parse(raised.out_lines().at(0)).at("kind"), "data");
+}
+}  // namespace
