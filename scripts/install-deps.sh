@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kdcom needs to build, test, fuzz and benchmark.
 # Idempotent and non-interactive: prints nothing when everything is already present.
-# Usage: scripts/install-deps.sh [--windows]   (--windows adds the mingw-w64 cross compiler and Wine)
+# Usage: scripts/install-deps.sh [--windows] [--big-endian]
+#   --windows     adds the mingw-w64 cross compiler and Wine
+#   --big-endian  adds an s390x cross compiler and qemu, for scripts/check-big-endian.sh
 set -euo pipefail
 
 packages=(
@@ -13,6 +15,7 @@ packages=(
 for arg in "$@"; do
   case "$arg" in
     --windows) packages+=(g++-mingw-w64-x86-64 wine64) ;;
+    --big-endian) packages+=(g++-s390x-linux-gnu qemu-user-static) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
