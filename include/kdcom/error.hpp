@@ -25,6 +25,9 @@ enum class errc {
     not_a_data_type,   // a data packet was requested with a control or unknown packet type
     not_a_control_type,
 
+    // Endpoint request errors.
+    send_in_progress,  // send() while the previous send has not completed (stop-and-wait)
+
     // Text input errors (hex dumps).
     invalid_hex_digit,  // a character that is neither a hex digit, whitespace nor a comment
     odd_hex_digits,     // a byte was left with only one hex digit
@@ -48,6 +51,7 @@ inline const std::error_category& error_category() noexcept {
             case errc::body_too_large: return "packet body too large";
             case errc::not_a_data_type: return "packet type is not a data packet type";
             case errc::not_a_control_type: return "packet type is not a control packet type";
+            case errc::send_in_progress: return "a send is already in progress";
             case errc::invalid_hex_digit: return "invalid character in hex text";
             case errc::odd_hex_digits: return "odd number of hex digits";
             }

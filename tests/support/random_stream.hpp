@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "kdcom/sim/random.hpp"
 #include "support/decode_helpers.hpp"
 
 namespace kdcom::test {
@@ -20,23 +21,9 @@ struct random_stream_shape {
     double garbage_probability = 0.5;  // chance of garbage before a packet
 };
 
-// Garbage biased toward the bytes that matter to the scanner: leader bytes (often in runs), the
-// break-in byte and the trailer byte, so false leaders and false frames are common.
+// Garbage biased toward the bytes that matter to the scanner (the simulator's line noise).
 inline bytes random_garbage(std::mt19937_64& rng, std::size_t length) {
-    static constexpr std::uint8_t special[] = {0x30, 0x69, 0x62, 0xAA, 0x00};
-    bytes out;
-    while (out.size() < length) {
-        const auto pick = rng() % 8;
-        if (pick < 3) {
-            out.push_back(static_cast<std::uint8_t>(rng()));
-        } else if (pick < 6) {
-            const std::uint8_t leader = (pick % 2) ? 0x30 : 0x69;
-            for (auto n = rng() % 5; n > 0 && out.size() < length; --n) out.push_back(leader);
-        } else {
-            out.push_back(special[rng() % std::size(special)]);
-        }
-    }
-    return out;
+    return sim::random(rng()).garbage(length);
 }
 
 inline random_stream make_random_stream(std::mt19937_64& rng, const random_stream_shape& shape) {

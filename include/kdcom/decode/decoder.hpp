@@ -103,6 +103,19 @@ public:
         return e;
     }
 
+    // Drops every byte pushed but not yet consumed, and any incomplete frame or partial leader held,
+    // as a receiver does with stale input after a RESET. Pending events are kept; the garbage run in
+    // progress is closed. Returns how many bytes were dropped; offsets keep counting past them.
+    std::size_t discard_input() noexcept {
+        close_garbage_run();
+        const std::size_t dropped = held() + input_.size();
+        held_offset_ += dropped;
+        held_begin_ = held_end_ = 0;
+        input_ = {};
+        finishing_ = false;
+        return dropped;
+    }
+
     // Bytes held in the internal buffer (an incomplete frame or partial leader). Never more than
     // max_frame_size().
     std::size_t buffered() const noexcept { return held(); }

@@ -1,0 +1,558 @@
+// The KDCOM reliability state machine, for either end of the link: packet ids, acknowledgements,
+// resends, the reset handshake, retries and break-in. Sans-I/O: bytes, time and requests go in;
+// events come out; it owns no socket, timer, thread or clock.
+//
+// Usage (every input takes the current time; drain the events after each input):
+//
+//     kdcom::endpoint ep({.role = kdcom::role::debugger});
+//     ep.on_time(now);                      // a debugger starts its reset handshake here
+//     while (auto e = ep.next_event()) handle(*e);       // write transmit bytes, etc.
+//     ep.receive(bytes, now);               // bytes stay valid until next_event() returns nullopt
+//     while (auto e = ep.next_event()) handle(*e);
+//     ep.send(type, header, data, now);     // one send at a time: wait for send_completed
+//     ...                                   // call on_time(now) when now >= *ep.deadline()
+//
+// The rules are those of docs/protocol.md ("The reliability layer"); each is covered by a scenario
+// test in tests/endpoint/.
+//
+// Contracts:
+// - Spans in events point into the endpoint (or the bytes given to receive()) and stay valid until
+//   the next call to any member. Copy what must live longer.
+// - Time must never go backwards between calls.
+// - No allocation after construction in steady state: the decoder's frame buffer, the send buffer
+//   and the event queue are allocated once. (The event queue grows only if a caller keeps
+//   feeding inputs without draining events.)
+// - Not thread-safe: one thread at a time.
+#pragma once
+
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <boost/endian/conversion.hpp>
+
+#include "kdcom/decode/decoder.hpp"
+#include "kdcom/endpoint/config.hpp"
+#include "kdcom/endpoint/droppable.hpp"
+#include "kdcom/endpoint/events.hpp"
+#include "kdcom/error.hpp"
+#include "kdcom/wire/constants.hpp"
+#include "kdcom/wire/encoder.hpp"
+
+namespace kdcom {
+
+// Counters for tools and tests; they never affect behaviour.
+struct endpoint_stats {
+    std::uint64_t packets_sent = 0;         // data packets put on the wire the first time
+    std::uint64_t retransmissions = 0;      // data packets put on the wire again
+    std::uint64_t packets_received = 0;     // delivered
+    std::uint64_t duplicates_received = 0;  // valid, acknowledged again, not delivered
+    std::uint64_t acks_sent = 0, acks_received = 0;
+    std::uint64_t resends_sent = 0, resends_received = 0;
+    std::uint64_t resets_sent = 0, resets_received = 0, stale_resets_ignored = 0;
+    std::uint64_t framing_errors = 0;
+    std::uint64_t bytes_sent = 0, bytes_received = 0, bytes_discarded = 0;
+    std::uint64_t breakins = 0;  // break-ins sent (debugger) or honoured (target)
+};
+
+class endpoint {
+public:
+    explicit endpoint(const endpoint_config& config = {})
+        : config_(config),
+          decoder_(decode::options{std::min(config.max_body, wire::byte_count_limit)}),
+          frame_(std::make_unique<std::uint8_t[]>(wire::data_packet_size(decoder_.max_body()))) {
+        // A booting target announces itself with SYNC; a debugger starts plain.
+        next_id_ = wire::initial_packet_id | (config.role == role::target ? wire::sync_packet_id : 0);
+        queue_.reserve(32);
+    }
+
+    const endpoint_config& config() const noexcept { return config_; }
+    const endpoint_stats& stats() const noexcept { return stats_; }
+
+    // ---- Inputs ----------------------------------------------------------------------------
+
+    // Bytes from the peer. Precondition: the previous input's events were drained (next_event()
+    // returned nullopt). The bytes must stay valid until then.
+    void receive(std::span<const std::uint8_t> bytes, timestamp now) {
+        advance(now);
+        if (bytes.empty()) return;
+        stats_.bytes_received += bytes.size();
+        last_rx_ = now;
+        resend_budget_ = 1;
+        input_offset_ = decoder_.stream_offset();
+        input_ = bytes;
+        if (breakin_undecided_) decide_breakin(bytes[0]);
+        decoder_.push(bytes);
+    }
+
+    // The passage of time: runs whatever timers are due (retransmission, RESET repeats, a packet
+    // whose bytes stopped arriving). Call it at or after deadline().
+    void on_time(timestamp now) {
+        advance(now);
+        resend_budget_ = 1;
+        if (reset_deadline_ && now >= *reset_deadline_) {
+            if (resets_sent_ >= config_.initial_retries) set_link(events::link_state::peer_silent);
+            send_reset_packet();
+        }
+        if (ack_deadline_ && now >= *ack_deadline_) on_ack_timeout();
+        if (decoder_.buffered() > 0 && now >= last_rx_ + config_.read_timeout) decoder_.finish();
+    }
+
+    // Starts sending one data packet whose body is `header` followed by `data` (the two buffers
+    // of KdSendPacket). Completion is reported by a send_completed event. Errors, with nothing
+    // sent: send_in_progress, not_a_data_type, body_too_large (over config().max_body).
+    std::error_code send(wire::packet_type type, std::span<const std::uint8_t> header,
+                         std::span<const std::uint8_t> data, timestamp now) {
+        advance(now);
+        if (sending_) return errc::send_in_progress;
+        if (!wire::is_data_type(type)) return errc::not_a_data_type;
+        if (header.size() + data.size() > decoder_.max_body()) return errc::body_too_large;
+        std::error_code ec;
+        frame_size_ = wire::encode_data_packet(
+            std::span(frame_.get(), wire::data_packet_size(decoder_.max_body())), type, next_id_,
+            header, data, ec);
+        if (ec) return ec;
+        sending_ = true;
+        send_type_ = type;
+        const auto body = std::span<const std::uint8_t>(frame_.get() + wire::header_size,
+                                                        frame_size_ - wire::data_packet_size(0));
+        send_droppable_ = is_droppable(type, body, config_.trace_io_droppable);
+        attempts_ = 0;
+        reported_silent_ = false;
+        if (!handshake_pending_) transmit_frame();  // else sent when the handshake completes
+        return {};
+    }
+
+    // Abandons the send in progress (send_completed: cancelled). Whether the peer got it cannot be
+    // known, so both ids restart and the next packet carries SYNC, which makes the peer resync.
+    void cancel_send(timestamp now) {
+        advance(now);
+        if (!sending_) return;
+        finish_send(events::send_completed::outcome::cancelled);
+        restart_ids_with_sync();
+    }
+
+    // Debugger: asks a running target to stop (the single byte 'b').
+    void send_breakin(timestamp now) {
+        advance(now);
+        events::transmit t;
+        t.kind = events::transmit::what::breakin;
+        t.small[0] = wire::breakin_byte;
+        t.small_size = 1;
+        ++stats_.breakins;
+        queue_transmit(t);
+    }
+
+    // Debugger: starts a reset handshake (RESET every reset_interval until the target answers;
+    // a send in progress waits for it, then goes out with the initial id).
+    // Target: restarts both ids the way a booting target does; the next packet carries SYNC.
+    void start_reset(timestamp now) {
+        advance(now);
+        if (config_.role == role::debugger) begin_handshake();
+        else restart_ids_with_sync();
+    }
+
+    // Target: whether a break-in arrived since the last poll (the kernel's KD_POLL_BREAKIN).
+    // Clears it. Never waits.
+    bool poll_breakin() {
+        if (breakin_undecided_) confirm_breakin();  // nothing followed the 'b' yet
+        return std::exchange(breakin_pending_, false);
+    }
+
+    // ---- Outputs ---------------------------------------------------------------------------
+
+    // The next event, or nullopt when the last input has been fully handled.
+    std::optional<endpoint_event> next_event() {
+        while (queue_head_ == queue_.size()) {
+            queue_.clear();
+            queue_head_ = 0;
+            auto e = decoder_.next();
+            if (!e) {
+                input_ = {};
+                return std::nullopt;
+            }
+            handle(*e);
+        }
+        return std::move(queue_[queue_head_++]);
+    }
+
+    // When on_time() next has work to do, if ever.
+    std::optional<timestamp> deadline() const {
+        std::optional<timestamp> d;
+        auto consider = [&](std::optional<timestamp> t) {
+            if (t && (!d || *t < *d)) d = t;
+        };
+        if (!started_ && config_.role == role::debugger && config_.send_resets) consider(timestamp{});
+        consider(reset_deadline_);
+        consider(ack_deadline_);
+        if (decoder_.buffered() > 0) consider(last_rx_ + config_.read_timeout);
+        return d;
+    }
+
+    // Bytes of heap the endpoint holds: its decoder's frame buffer, its send buffer and its event
+    // queue. Constant in steady state (tests assert it never grows).
+    std::size_t memory_in_use() const noexcept {
+        return decoder_.max_frame_size() + wire::data_packet_size(decoder_.max_body()) +
+               queue_.capacity() * sizeof(endpoint_event);
+    }
+
+    bool send_in_progress() const noexcept { return sending_; }
+    bool handshake_pending() const noexcept { return handshake_pending_; }
+    events::link_state link() const noexcept { return link_; }
+
+private:
+    static constexpr std::uint32_t id_mask = ~wire::sync_packet_id;
+
+    // ---- Time and start-up -----------------------------------------------------------------
+
+    void advance(timestamp now) {
+        assert(now >= now_ && "time went backwards");
+        now_ = std::max(now_, now);
+        if (!started_) {
+            started_ = true;
+            if (config_.role == role::debugger && config_.send_resets) begin_handshake();
+        }
+    }
+
+    // ---- Decoder events --------------------------------------------------------------------
+
+    void handle(const decode::event& e) {
+        if (const auto* p = std::get_if<decode::data_packet>(&e)) on_data(*p);
+        else if (const auto* c = std::get_if<decode::control_packet>(&e)) on_control(*c);
+        else if (const auto* b = std::get_if<decode::breakin>(&e)) on_breakin(b->offset);
+        else if (const auto* f = std::get_if<decode::framing_error>(&e)) on_framing_error(*f);
+    }
+
+    void on_framing_error(const decode::framing_error& f) {
+        ++stats_.framing_errors;
+        // A damaged or cut-off data packet is asked for again; a damaged control packet is
+        // ignored (its sender's timer covers it), as Windows does.
+        if (f.leader_byte == wire::data_leader_byte) request_resend();
+    }
+
+    void on_data(const decode::data_packet& p) {
+        if (handshake_pending_) return;  // the target sends it again after answering our RESET
+        const std::uint32_t id = p.header.id & id_mask;
+        if (id != wire::initial_packet_id && id != (wire::initial_packet_id | 1)) {
+            request_resend();
+            return;
+        }
+        progress_since_reset_ = true;
+        const bool sync = (p.header.id & wire::sync_packet_id) != 0;
+        const fingerprint fp{p.header.type, id, p.header.byte_count, p.header.checksum};
+        if (sync && !(have_last_delivered_ && fp == last_delivered_)) {
+            // SYNC on a packet that is not a retransmission of the last one we took: the peer
+            // restarted or resynchronised. Take this packet whatever we expected; if SYNC is new
+            // from this peer, it also reset the id it expects, so ours restarts too.
+            expected_id_ = id;
+            if (!last_had_sync_) {
+                if (!fresh_) queue(events::peer_reset{events::peer_reset::cause::sync_bit});
+                next_id_ = wire::initial_packet_id | (next_id_ & wire::sync_packet_id);
+                if (sending_ && !handshake_pending_) transmit_frame();
+            }
+        } else if (fresh_) {
+            expected_id_ = id;  // nothing received since start: any valid id begins the stream
+        }
+        last_had_sync_ = sync;
+        fresh_ = false;
+
+        send_control(wire::packet_type::acknowledge, id);
+        ++stats_.acks_sent;
+        set_link(events::link_state::connected);
+        if (id != expected_id_) {
+            ++stats_.duplicates_received;  // acknowledged again so the sender moves on
+            return;
+        }
+        if (sending_ && ack_deadline_ && config_.implicit_ack)
+            finish_send(events::send_completed::outcome::acknowledged);
+        expected_id_ ^= 1;
+        last_delivered_ = fp;
+        have_last_delivered_ = true;
+        ++stats_.packets_received;
+        queue(events::packet_received{p.header.type, p.header.id, p.body});
+    }
+
+    void on_control(const decode::control_packet& c) {
+        switch (c.header.type) {
+        case wire::packet_type::acknowledge:
+            ++stats_.acks_received;
+            if (sending_ && ack_deadline_ && (c.header.id & id_mask) == (next_id_ & id_mask)) {
+                progress_since_reset_ = true;
+                finish_send(events::send_completed::outcome::acknowledged);
+            }
+            break;
+        case wire::packet_type::resend:
+            ++stats_.resends_received;
+            if (sending_ && ack_deadline_) retransmit_or_give_up();
+            break;
+        case wire::packet_type::reset:
+            ++stats_.resets_received;
+            if (config_.role == role::target) answer_reset(c.header.id);
+            else if (handshake_pending_) complete_handshake();
+            // A debugger outside its handshake ignores RESETs: they are late answers to RESETs
+            // it repeated, and answering or obeying them is how RESETs bounce forever.
+            break;
+        default: break;
+        }
+    }
+
+    // ---- Break-in --------------------------------------------------------------------------
+
+    void on_breakin(std::uint64_t offset) {
+        if (config_.role != role::target) return;
+        if (!config_.strict_breakin) {
+            confirm_breakin();
+            return;
+        }
+        // Honoured only if a leader byte, another 'b' or nothing follows it.
+        const std::uint64_t next = offset + 1;
+        if (next < input_offset_) confirm_breakin();  // only in a rescan of older bytes
+        else if (next < input_offset_ + input_.size()) decide_breakin(input_[next - input_offset_]);
+        else breakin_undecided_ = true;
+    }
+
+    void decide_breakin(std::uint8_t next_byte) {
+        breakin_undecided_ = false;
+        if (next_byte == wire::data_leader_byte || next_byte == wire::control_leader_byte ||
+            next_byte == wire::breakin_byte)
+            confirm_breakin();
+    }
+
+    void confirm_breakin() {
+        breakin_undecided_ = false;
+        if (breakin_pending_) return;
+        breakin_pending_ = true;
+        ++stats_.breakins;
+        queue(events::breakin_pending{});
+    }
+
+    // ---- Sending ---------------------------------------------------------------------------
+
+    unsigned retry_limit() const noexcept {
+        return contacted_ ? config_.retries : config_.initial_retries;
+    }
+
+    // Puts the pending frame on the wire with the current id.
+    void transmit_frame() {
+        boost::endian::store_little_u32(frame_.get() + 8, next_id_);
+        events::transmit t;
+        t.kind = events::transmit::what::data_packet;
+        t.type = send_type_;
+        t.retransmission = attempts_ > 0;
+        t.frame = std::span<const std::uint8_t>(frame_.get(), frame_size_);
+        ++(attempts_ > 0 ? stats_.retransmissions : stats_.packets_sent);
+        ++attempts_;
+        ack_deadline_ = now_ + config_.ack_timeout;
+        queue_transmit(t);
+    }
+
+    void on_ack_timeout() { retransmit_or_give_up(); }
+
+    void retransmit_or_give_up() {
+        if (attempts_ >= retry_limit()) {
+            if (send_droppable_) {
+                give_up();
+                return;
+            }
+            if (!reported_silent_) {
+                reported_silent_ = true;
+                set_link(events::link_state::peer_silent);
+            }
+        }
+        transmit_frame();
+    }
+
+    // A droppable send ran out of retries: the target concludes no debugger is there and starts
+    // over as if it had just booted.
+    void give_up() {
+        finish_send(events::send_completed::outcome::given_up);
+        restart_ids_with_sync();
+        contacted_ = false;
+        set_link(config_.role == role::target ? events::link_state::debugger_not_present
+                                              : events::link_state::peer_silent);
+    }
+
+    void finish_send(events::send_completed::outcome outcome) {
+        if (outcome == events::send_completed::outcome::acknowledged) {
+            next_id_ = (next_id_ ^ 1) & id_mask;  // SYNC is cleared after the first ACK
+            contacted_ = true;
+            set_link(events::link_state::connected);
+        }
+        sending_ = false;
+        ack_deadline_.reset();
+        queue(events::send_completed{outcome, send_type_, attempts_});
+    }
+
+    void restart_ids_with_sync() {
+        next_id_ = wire::initial_packet_id | wire::sync_packet_id;
+        expected_id_ = wire::initial_packet_id;
+        if (sending_ && !handshake_pending_) transmit_frame();
+    }
+
+    // ---- Reset handshake -------------------------------------------------------------------
+
+    void begin_handshake() {
+        handshake_pending_ = true;
+        reset_id_ = config_.first_reset_id + handshakes_++;
+        resets_sent_ = 0;
+        ack_deadline_.reset();  // a send in progress waits for the handshake
+        send_reset_packet();
+    }
+
+    void send_reset_packet() {
+        send_control(wire::packet_type::reset, reset_id_);
+        ++resets_sent_;
+        ++stats_.resets_sent;
+        reset_deadline_ = now_ + config_.reset_interval;
+    }
+
+    // Debugger: the target answered.
+    void complete_handshake() {
+        handshake_pending_ = false;
+        reset_deadline_.reset();
+        reset_ids();
+        queue(events::peer_reset{events::peer_reset::cause::reset_packet});
+        set_link(events::link_state::connected);
+        if (sending_) {
+            attempts_ = 0;
+            transmit_frame();
+        }
+    }
+
+    // Target: the debugger asks for a reset.
+    void answer_reset(std::uint32_t reset_id) {
+        const bool stale = answered_reset_ && reset_id == last_reset_id_ && progress_since_reset_ &&
+                           now_ - last_reset_time_ < config_.stale_reset_window;
+        if (stale) {
+            ++stats_.stale_resets_ignored;
+            return;
+        }
+        answered_reset_ = true;
+        last_reset_id_ = reset_id;
+        last_reset_time_ = now_;
+        progress_since_reset_ = false;
+        send_control(wire::packet_type::reset, reset_id);  // echoing the id costs nothing
+        ++stats_.resets_sent;
+        reset_ids();
+        if (config_.drop_input_on_reset) stats_.bytes_discarded += decoder_.discard_input();
+        breakin_undecided_ = false;
+        queue(events::peer_reset{events::peer_reset::cause::reset_packet});
+        set_link(events::link_state::connected);
+        if (sending_) {
+            attempts_ = 0;
+            transmit_frame();
+        }
+    }
+
+    void reset_ids() {
+        next_id_ = wire::initial_packet_id;
+        expected_id_ = wire::initial_packet_id;
+        fresh_ = false;
+        last_had_sync_ = false;
+        have_last_delivered_ = false;
+    }
+
+    // ---- Output helpers --------------------------------------------------------------------
+
+    void request_resend() {
+        if (resend_budget_ == 0) return;  // one per input: a burst of damage needs only one
+        --resend_budget_;
+        send_control(wire::packet_type::resend, 0);
+        ++stats_.resends_sent;
+    }
+
+    void send_control(wire::packet_type type, std::uint32_t id) {
+        events::transmit t;
+        t.kind = events::transmit::what::control_packet;
+        t.type = type;
+        std::error_code ec;
+        t.small_size = static_cast<std::uint8_t>(wire::encode_control_packet(t.small, type, id, ec));
+        queue_transmit(t);
+    }
+
+    void queue_transmit(const events::transmit& t) {
+        stats_.bytes_sent += t.bytes().size();
+        queue(t);
+    }
+
+    void set_link(events::link_state state) {
+        if (link_ == state) return;
+        link_ = state;
+        queue(events::link_changed{state});
+    }
+
+    void queue(endpoint_event e) { queue_.push_back(std::move(e)); }
+
+    // What identifies a packet well enough to recognise its retransmission.
+    struct fingerprint {
+        wire::packet_type type{};
+        std::uint32_t id = 0;
+        std::uint16_t byte_count = 0;
+        std::uint32_t checksum = 0;
+        friend bool operator==(const fingerprint&, const fingerprint&) = default;
+    };
+
+    endpoint_config config_;
+    decode::decoder decoder_;
+    endpoint_stats stats_;
+    timestamp now_{};
+    bool started_ = false;
+
+    // Input being decoded (for the break-in rule, which looks at the byte after a 'b').
+    std::span<const std::uint8_t> input_;
+    std::uint64_t input_offset_ = 0;
+    timestamp last_rx_{};
+    unsigned resend_budget_ = 1;
+
+    // Sending: one packet at a time (stop-and-wait).
+    std::unique_ptr<std::uint8_t[]> frame_;
+    std::size_t frame_size_ = 0;
+    bool sending_ = false;
+    wire::packet_type send_type_ = wire::packet_type::unused;
+    bool send_droppable_ = false;
+    unsigned attempts_ = 0;
+    bool reported_silent_ = false;
+    std::optional<timestamp> ack_deadline_;  // set while a sent packet awaits its ACK
+    std::uint32_t next_id_ = wire::initial_packet_id;
+    bool contacted_ = false;  // a packet of ours was acknowledged since start or the last give-up
+
+    // Receiving.
+    std::uint32_t expected_id_ = wire::initial_packet_id;
+    bool fresh_ = true;  // nothing received since start
+    bool last_had_sync_ = false;
+    fingerprint last_delivered_;
+    bool have_last_delivered_ = false;
+
+    // Reset handshake, debugger side.
+    bool handshake_pending_ = false;
+    std::uint32_t reset_id_ = 0;
+    std::uint32_t handshakes_ = 0;
+    unsigned resets_sent_ = 0;
+    std::optional<timestamp> reset_deadline_;
+
+    // Reset handshake, target side.
+    bool answered_reset_ = false;
+    std::uint32_t last_reset_id_ = 0;
+    timestamp last_reset_time_{};
+    bool progress_since_reset_ = false;
+
+    // Break-in, target side.
+    bool breakin_pending_ = false;
+    bool breakin_undecided_ = false;
+
+    events::link_state link_ = events::link_state::waiting;
+
+    std::vector<endpoint_event> queue_;
+    std::size_t queue_head_ = 0;
+};
+
+}  // namespace kdcom

@@ -1,0 +1,99 @@
+// Every peer quirk the reference lists is accepted, plus the implicit acknowledgement rule and
+// how each side recognises a peer that restarted.
+#include <gtest/gtest.h>
+
+#include "support/endpoint_harness.hpp"
+
+namespace {
+using namespace kdcom;
+using namespace kdcom::test;
+using wire::packet_type;
+
+TEST(PeerQuirks, SyncLeftSetOnEveryPacketDeliversEachPacketOnce) {
+    // VirtualKD keeps SYNC set until the next reset; its retransmissions must not be taken twice.
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(1));
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(1));  // retransmission
+    d.receive_data(packet_type::state_manipulate, id1 | sync_bit, manipulate(2));
+    d.receive_data(packet_type::state_manipulate, id1 | sync_bit, manipulate(2));  // retransmission
+    d.receive_data(packet_type::state_manipulate, id0 | sync_bit, manipulate(3));
+    ASSERT_EQ(d.received_bodies.size(), 3u);
+    EXPECT_EQ(d.received_bodies[2], manipulate(3));
+    EXPECT_TRUE(d.resets.empty()) << "SYNC that never went away is not a restart";
+}
+
+TEST(PeerQuirks, AFirstDataPacketWithoutSyncIsAccepted) {
+    // Xen's kdd starts with 0x80800000 and no SYNC; a debugger attaching late sees 0x80800001.
+    for (std::uint32_t first : {id0, id1}) {
+        endpoint_harness d(quiet_debugger_config());
+        d.receive_data(packet_type::state_change64, first, manipulate());
+        EXPECT_EQ(d.received_bodies.size(), 1u) << first;
+    }
+}
+
+TEST(PeerQuirks, ATargetWorksWithADebuggerThatNeverSendsReset) {
+    endpoint_harness t(target_config());
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.receive_ack(id0);
+    t.receive_data(packet_type::state_manipulate, id0, manipulate(0x3146));
+    t.send(packet_type::state_manipulate, manipulate(0x3146));
+    t.receive_ack(id1);
+    EXPECT_EQ(t.completions.size(), 2u);
+    EXPECT_EQ(t.received_bodies.size(), 1u);
+}
+
+TEST(PeerQuirks, ADataPacketOfAnUnexpectedTypeIsAcknowledgedAndDelivered) {
+    // What to do with it is the caller's business (KdReceivePacket drops it); the link must not
+    // stall on it.
+    endpoint_harness t(target_config());
+    t.receive_data(packet_type::file_io, id0, manipulate(0x3430));
+    EXPECT_EQ(t.written().at(0).type, packet_type::acknowledge);
+    ASSERT_EQ(t.received_headers.size(), 1u);
+    EXPECT_EQ(t.received_headers[0].type, packet_type::file_io);
+}
+
+TEST(PeerQuirks, ANewSyncFromThePeerMeansItRestarted) {
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(1));
+    d.receive_data(packet_type::state_change64, id1, manipulate(2));
+    d.send(packet_type::state_manipulate, manipulate());
+    d.receive_ack(id0);  // our next id is now id1
+    // The target reboots: its first packet carries SYNC again.
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(3));
+    ASSERT_EQ(d.received_bodies.size(), 3u) << "taken although id0 was not expected";
+    ASSERT_EQ(d.resets.size(), 1u);
+    EXPECT_EQ(d.resets[0].why, events::peer_reset::cause::sync_bit);
+    d.written();
+    d.send(packet_type::state_manipulate, manipulate());
+    EXPECT_EQ(d.written().at(0).id, id0) << "the rebooted target expects the initial id";
+}
+
+TEST(PeerQuirks, ImplicitAckTheAnswerToOurPacketAcknowledgesIt) {
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate());
+    d.send(packet_type::state_manipulate, manipulate(0x3146));  // our ACK from the target is lost...
+    d.receive_data(packet_type::state_manipulate, id1, manipulate(0x3146));  // ...but its reply arrives
+    ASSERT_EQ(d.completions.size(), 1u);
+    EXPECT_EQ(d.completions[0].result, events::send_completed::outcome::acknowledged);
+    EXPECT_EQ(d.received_bodies.size(), 2u) << "and the reply is taken, not asked for again";
+}
+
+TEST(PeerQuirks, ImplicitAckCanBeTurnedOffForIndependentStreams) {
+    endpoint_config c = quiet_debugger_config();
+    c.implicit_ack = false;
+    endpoint_harness d(c);
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate());
+    d.send(packet_type::state_manipulate, manipulate(0x3146));
+    d.receive_data(packet_type::debug_io, id1, print_string("unrelated"));
+    EXPECT_TRUE(d.completions.empty());
+    EXPECT_EQ(d.received_bodies.size(), 2u);
+}
+
+TEST(PeerQuirks, ADuplicateDoesNotCountAsAnImplicitAck) {
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate());
+    d.send(packet_type::state_manipulate, manipulate(0x3146));
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate());  // retransmission
+    EXPECT_TRUE(d.completions.empty());
+}
+}  // namespace
