@@ -68,6 +68,37 @@ TEST(PeerQuirks, ANewSyncFromThePeerMeansItRestarted) {
     EXPECT_EQ(d.written().at(0).id, id0) << "the rebooted target expects the initial id";
 }
 
+TEST(PeerQuirks, AfterResynchronisingTheTargetTakesTheDebuggersNextPacketWhateverItsId) {
+    // Found by the endpoint fuzzer: the target restarts its ids while its pending packet is one
+    // the debugger already took. The re-sent packet is a retransmission, so the debugger does not
+    // resync and keeps its next id; the target must not drop that packet as a duplicate.
+    endpoint_harness t(target_config());
+    t.receive_data(packet_type::state_manipulate, id0, manipulate(1));  // expected is now id1
+    t.send(packet_type::state_manipulate, manipulate(2));              // goes out as id0|SYNC
+    t.ep.start_reset(t.now);
+    t.wait(0ms);
+    t.receive_data(packet_type::state_manipulate, id1, manipulate(3));  // the debugger's next
+    EXPECT_EQ(t.received_bodies.size(), 2u);
+}
+
+TEST(PeerQuirks, TheBootSyncOfATargetWeNeverHeardFromDoesNotRestartOurIds) {
+    // Found by the endpoint fuzzer: a debugger (resets=0) that sent first must not treat the
+    // target's first, SYNC-marked packet as a restart, or it re-sends its pending packet under a
+    // new id and the target takes it twice.
+    endpoint_harness d(quiet_debugger_config());
+    d.send(packet_type::state_manipulate, manipulate(1));
+    d.receive_ack(id0);
+    d.send(packet_type::state_manipulate, manipulate(2));  // id1, on its way
+    d.written();
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(3));
+    EXPECT_TRUE(d.resets.empty());
+    const auto w = d.written();
+    ASSERT_EQ(w.size(), 1u) << "only the ACK; our pending packet is not re-sent";
+    EXPECT_EQ(w[0].type, packet_type::acknowledge);
+    d.receive_ack(id1);
+    EXPECT_EQ(d.completions.size(), 2u);
+}
+
 TEST(PeerQuirks, ImplicitAckTheAnswerToOurPacketAcknowledgesIt) {
     endpoint_harness d(quiet_debugger_config());
     d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate());

@@ -152,9 +152,46 @@ TEST(ResetHandshake, EachHandshakeUsesTheNextResetId) {
     d.start();
     EXPECT_EQ(d.written().at(0).id, 0x100u);
     d.receive_reset(0x100);
+    d.written();
     d.ep.start_reset(d.now);
     d.wait(0ms);
     EXPECT_EQ(d.written().at(0).id, 0x101u);
+}
+
+TEST(ResetHandshake, ALateEchoOfAnEarlierHandshakeDoesNotEndTheCurrentOne) {
+    endpoint_config c = debugger_config();
+    c.first_reset_id = 0x100;
+    endpoint_harness d(c);
+    d.start();
+    d.receive_reset(0x100);  // handshake 0x100 done
+    d.ep.start_reset(d.now);  // handshake 0x101 pending
+    d.wait(0ms);
+    d.receive_reset(0x100);  // a late echo of the first
+    EXPECT_TRUE(d.ep.handshake_pending());
+    d.receive_reset(0x101);
+    EXPECT_FALSE(d.ep.handshake_pending());
+}
+
+TEST(ResetHandshake, ATargetThatAnswersWithItsOwnIdEndsTheHandshake) {
+    endpoint_harness d(debugger_config());
+    d.start();
+    d.receive_reset(0);  // ReactOS answers with 0
+    EXPECT_FALSE(d.ep.handshake_pending());
+    d.ep.start_reset(d.now);
+    d.wait(0ms);
+    d.receive_reset(0x0005F863);  // Windows answers with whatever is on its stack
+    EXPECT_FALSE(d.ep.handshake_pending());
+}
+
+TEST(ResetHandshake, AResetRequestDuringAHandshakeRepeatsItInsteadOfStartingAnother) {
+    endpoint_harness d(debugger_config());
+    d.start();
+    const auto first = d.written();
+    d.ep.start_reset(d.now);
+    d.wait(0ms);
+    const auto again = d.written();
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].id, first.at(0).id) << "same handshake, same id";
 }
 
 TEST(ResetHandshake, AnUnansweredHandshakeReportsThePeerSilent) {

@@ -63,18 +63,36 @@ TEST(Retries, AStateChangeIsRetriedForeverAndThePeerReportedSilentOnce) {
     EXPECT_EQ(t.ep.link(), events::link_state::connected);
 }
 
-TEST(Retries, CancellingASendCompletesItAndTheNextPacketCarriesSync) {
+TEST(Retries, ATargetThatCancelsASendRestartsItsIdsWithSync) {
+    endpoint_harness t(target_config());
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.receive_ack(id0);
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.ep.cancel_send(t.now);
+    t.wait(0ms);
+    ASSERT_EQ(t.completions.size(), 2u);
+    EXPECT_EQ(t.completions[1].result, events::send_completed::outcome::cancelled);
+    t.written();
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    EXPECT_EQ(t.written().at(0).id, id0 | sync_bit);
+}
+
+TEST(Retries, ADebuggerThatCancelsASendRestartsIdsThroughTheResetHandshake) {
     endpoint_harness d(quiet_debugger_config());
     d.send(packet_type::state_manipulate, manipulate());
     d.receive_ack(id0);
     d.send(packet_type::state_manipulate, manipulate());
+    d.written();
     d.ep.cancel_send(d.now);
     d.wait(0ms);
-    ASSERT_EQ(d.completions.size(), 2u);
-    EXPECT_EQ(d.completions[1].result, events::send_completed::outcome::cancelled);
-    d.written();
+    EXPECT_EQ(d.completions.back().result, events::send_completed::outcome::cancelled);
+    const auto w = d.written();
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].type, packet_type::reset);
     d.send(packet_type::state_manipulate, manipulate());
-    EXPECT_EQ(d.written().at(0).id, id0 | sync_bit);
+    EXPECT_TRUE(d.written().empty()) << "held until the target answers";
+    d.receive_reset(0);
+    EXPECT_EQ(d.written().at(0).id, id0);
 }
 
 TEST(Retries, WhichSendsAreDroppable) {

@@ -43,10 +43,12 @@ struct endpoint_config {
     // `reset_interval` until the target answers. False is WinDbg's `resets=0`.
     bool send_resets = true;
     timestamp reset_interval = std::chrono::seconds(1);
-    // Debugger: the id of the first handshake's RESETs; each later handshake adds one. Any value
-    // works with any target; distinct values per debugger process let a kdcom target tell a new
-    // debugger's RESET from a stale repeat at once.
-    std::uint32_t first_reset_id = 0;
+    // Debugger: the id of the first handshake's RESETs; each later handshake adds one. A kdcom
+    // target echoes it in its answer, which lets the debugger ignore late answers to an earlier
+    // handshake; other targets answer with an id of their own (0 for ReactOS), which must not fall
+    // among ours, hence a default away from 0. Distinct values per debugger process also let a
+    // kdcom target tell a new debugger's RESET from a stale repeat at once.
+    std::uint32_t first_reset_id = 0x8080;
 
     // While waiting for an ACK, take the peer's next data packet as proof that ours arrived
     // (Windows, ReactOS and VirtualKD do). Only sound when traffic alternates, as KD's does

@@ -133,12 +133,14 @@ public:
     }
 
     // Abandons the send in progress (send_completed: cancelled). Whether the peer got it cannot be
-    // known, so both ids restart and the next packet carries SYNC, which makes the peer resync.
+    // known, so the ids restart: a debugger runs the reset handshake; a target restarts its ids
+    // with SYNC as it does at boot (see docs/protocol.md on what each guarantees).
     void cancel_send(timestamp now) {
         advance(now);
         if (!sending_) return;
         finish_send(events::send_completed::outcome::cancelled);
-        restart_ids_with_sync();
+        if (config_.role == role::debugger) begin_handshake();
+        else restart_ids_with_sync();
     }
 
     // Debugger: asks a running target to stop (the single byte 'b').
@@ -251,11 +253,13 @@ private:
         const fingerprint fp{p.header.type, id, p.header.byte_count, p.header.checksum};
         if (sync && !(have_last_delivered_ && fp == last_delivered_)) {
             // SYNC on a packet that is not a retransmission of the last one we took: the peer
-            // restarted or resynchronised. Take this packet whatever we expected; if SYNC is new
-            // from this peer, it also reset the id it expects, so ours restarts too.
+            // restarted or resynchronised. Take this packet whatever we expected. If we had heard
+            // from this peer before without SYNC, it restarted since and expects the initial id
+            // from us: ours restarts too. (On first contact there is nothing to resynchronise:
+            // what we sent before went to this same peer.)
             expected_id_ = id;
-            if (!last_had_sync_) {
-                if (!fresh_) queue(events::peer_reset{events::peer_reset::cause::sync_bit});
+            if (!last_had_sync_ && !fresh_) {
+                queue(events::peer_reset{events::peer_reset::cause::sync_bit});
                 next_id_ = wire::initial_packet_id | (next_id_ & wire::sync_packet_id);
                 if (sending_ && !handshake_pending_) transmit_frame();
             }
@@ -297,7 +301,7 @@ private:
         case wire::packet_type::reset:
             ++stats_.resets_received;
             if (config_.role == role::target) answer_reset(c.header.id);
-            else if (handshake_pending_) complete_handshake();
+            else if (handshake_pending_ && answers_our_handshake(c.header.id)) complete_handshake();
             // A debugger outside its handshake ignores RESETs: they are late answers to RESETs
             // it repeated, and answering or obeying them is how RESETs bounce forever.
             break;
@@ -392,20 +396,36 @@ private:
         queue(events::send_completed{outcome, send_type_, attempts_});
     }
 
+    // Starts over as a booting target does: our next packet carries INITIAL|SYNC, and we take the
+    // peer's next valid packet whatever its id. Windows expects INITIAL here, which is what a peer
+    // that saw our SYNC sends; but if our SYNC packet is a retransmission of one the peer already
+    // took, the peer rightly does not resync, and insisting on INITIAL would drop its next packet.
     void restart_ids_with_sync() {
         next_id_ = wire::initial_packet_id | wire::sync_packet_id;
-        expected_id_ = wire::initial_packet_id;
+        fresh_ = true;
         if (sending_ && !handshake_pending_) transmit_frame();
     }
 
     // ---- Reset handshake -------------------------------------------------------------------
 
+    // Starts a handshake, or (if one is pending) sends its RESET again: overlapping handshakes
+    // with different ids would let a late answer to the older one end the newer one early.
     void begin_handshake() {
-        handshake_pending_ = true;
-        reset_id_ = config_.first_reset_id + handshakes_++;
-        resets_sent_ = 0;
+        if (!handshake_pending_) {
+            handshake_pending_ = true;
+            reset_id_ = config_.first_reset_id + handshakes_++;
+            resets_sent_ = 0;
+        }
         ack_deadline_.reset();  // a send in progress waits for the handshake
         send_reset_packet();
+    }
+
+    // Whether a RESET with this id can be the answer to our pending handshake: our current id
+    // echoed (kdcom targets echo), or an id that is none of ours (Windows and ReactOS answer with
+    // 0 or whatever is on the stack). A late echo of an earlier handshake's id is not.
+    bool answers_our_handshake(std::uint32_t id) const noexcept {
+        const std::uint32_t age = id - config_.first_reset_id;  // wraps for ids below the first
+        return id == reset_id_ || age >= handshakes_;
     }
 
     void send_reset_packet() {
