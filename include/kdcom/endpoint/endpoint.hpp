@@ -103,7 +103,7 @@ public:
             if (resets_sent_ >= config_.initial_retries) set_link(events::link_state::peer_silent);
             send_reset_packet();
         }
-        if (ack_deadline_ && now >= *ack_deadline_) on_ack_timeout();
+        if (ack_deadline_ && now >= *ack_deadline_) retransmit_or_give_up();
         if (decoder_.buffered() > 0 && now >= last_rx_ + config_.read_timeout) decoder_.finish();
     }
 
@@ -358,8 +358,6 @@ private:
         ack_deadline_ = now_ + config_.ack_timeout;
         queue_transmit(t);
     }
-
-    void on_ack_timeout() { retransmit_or_give_up(); }
 
     void retransmit_or_give_up() {
         if (attempts_ >= retry_limit()) {
