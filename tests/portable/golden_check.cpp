@@ -5,7 +5,8 @@
 //
 //   golden_check VECTORS_DIR EXAMPLES_DIR
 // Checks header bytes and checksums, then decodes every VECTORS_DIR/*.hex (and the sample stream)
-// and compares the events with the .events file beside it. Ends with "N passed, M failed".
+// and compares the events with the .events file beside it; runs one endpoint exchange and checks
+// the bytes it writes. Ends with "N passed, M failed".
 #include <bit>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "kdcom/decode/decoder.hpp"
 #include "kdcom/decode/describe.hpp"
+#include "kdcom/endpoint/endpoint.hpp"
 #include "kdcom/text/hex.hpp"
 #include "kdcom/wire/encoder.hpp"
 
@@ -57,6 +59,41 @@ void check_header_bytes() {
            "the encoder writes the checksum little-endian");
 }
 
+// A debugger sends a packet, the target acknowledges it after a RESEND: the ids the endpoint patches
+// into frames and the ACKs it writes must be little-endian on the wire.
+void check_endpoint_exchange() {
+    endpoint debugger({.role = role::debugger, .send_resets = false});
+    endpoint target({.role = role::target});
+    const std::vector<std::uint8_t> body{0x46, 0x31, 0, 0, 1, 2, 3};
+    std::vector<std::uint8_t> frame, ack;
+    auto collect = [](endpoint& ep, std::vector<std::uint8_t>& out, std::vector<std::uint8_t>* delivered) {
+        while (auto e = ep.next_event()) {
+            if (auto* t = std::get_if<events::transmit>(&*e)) out.insert(out.end(), t->bytes().begin(), t->bytes().end());
+            else if (auto* p = std::get_if<events::packet_received>(&*e); p && delivered)
+                delivered->assign(p->body.begin(), p->body.end());
+        }
+    };
+    (void)debugger.send(wire::packet_type::state_manipulate, body, {}, timestamp{});
+    collect(debugger, frame, nullptr);
+    const std::vector<std::uint8_t> resend{0x69, 0x69, 0x69, 0x69, 0x05, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    debugger.receive(resend, timestamp{});
+    frame.clear();
+    collect(debugger, frame, nullptr);  // the retransmission
+    expect(frame.size() == 24 && frame[8] == 0x00 && frame[9] == 0x00 && frame[10] == 0x80 && frame[11] == 0x80,
+           "the endpoint writes packet ids little-endian");
+    std::vector<std::uint8_t> delivered;
+    target.receive(frame, timestamp{});
+    collect(target, ack, &delivered);
+    const std::uint8_t expected_ack[16] = {0x69, 0x69, 0x69, 0x69, 0x04, 0x00, 0x00, 0x00,
+                                           0x00, 0x00, 0x80, 0x80, 0x00, 0x00, 0x00, 0x00};
+    expect(ack.size() == 16 && std::equal(ack.begin(), ack.end(), expected_ack), "the ACK is little-endian");
+    expect(delivered == body, "the target delivers the body");
+    debugger.receive(ack, timestamp{});
+    bool completed = false;
+    while (auto e = debugger.next_event()) completed |= std::holds_alternative<events::send_completed>(*e);
+    expect(completed, "the debugger accepts the ACK");
+}
+
 void check_vector(const fs::path& input, const fs::path& events) {
     std::vector<std::uint8_t> bytes;
     if (text::parse_hex(read_file(input), bytes)) {
@@ -84,6 +121,7 @@ int main(int argc, char** argv) {
     std::printf("host byte order: %s-endian\n",
                 std::endian::native == std::endian::big ? "big" : "little");
     check_header_bytes();
+    check_endpoint_exchange();
     const fs::path vectors = fs::path(argv[1]) / "decoder";
     std::vector<fs::path> inputs;
     for (const auto& entry : fs::directory_iterator(vectors))

@@ -39,6 +39,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "kdcom/decode/event.hpp"
 #include "kdcom/error.hpp"
@@ -72,6 +73,9 @@ public:
         assert(input_.empty() && "push() before the previous input was consumed");
         input_ = bytes;
     }
+    // The bytes must outlive the events: a temporary vector would not.
+    template <class Allocator>
+    void push(std::vector<std::uint8_t, Allocator>&&) = delete;
 
     // Declares that nothing follows for now: the end of the stream or a read timeout. The events
     // that follow report an incomplete frame as truncated_packet (its bytes are rescanned), turn a

@@ -93,6 +93,9 @@ public:
         if (breakin_undecided_) decide_breakin(bytes[0]);
         decoder_.push(bytes);
     }
+    // The bytes must outlive the events: a temporary vector would not.
+    template <class Allocator>
+    void receive(std::vector<std::uint8_t, Allocator>&&, timestamp) = delete;
 
     // The passage of time: runs whatever timers are due (retransmission, RESET repeats, a packet
     // whose bytes stopped arriving). Call it at or after deadline().
