@@ -97,6 +97,15 @@ public:
     template <class Allocator>
     void receive(std::vector<std::uint8_t, Allocator>&&, timestamp) = delete;
 
+    // Forgets input that belongs to a stream that is gone (a half-read frame, bytes not yet
+    // decoded), so that the next stream's bytes do not join it. Call between streams, after the
+    // previous input's events were drained.
+    void discard_input() {
+        stats_.bytes_discarded += decoder_.discard_input();
+        breakin_undecided_ = false;
+        input_ = {};
+    }
+
     // The passage of time: runs whatever timers are due (retransmission, RESET repeats, a packet
     // whose bytes stopped arriving). Call it at or after deadline().
     void on_time(timestamp now) {

@@ -1,0 +1,508 @@
+// The Asio binding: a session runs one kdcom::endpoint over one link. It reads bytes, feeds them to
+// the endpoint, writes what the endpoint transmits, arms one steady_timer for the endpoint's
+// deadline, and completes the application's operations. Nothing protocol-specific happens here.
+//
+//     asio::io_context io;
+//     auto s = kdcom::net::session::create(std::move(link), {.role = kdcom::role::debugger});
+//     s->start();
+//     s->async_send(type, header, data, [](std::error_code ec) { ... });     // or asio::use_future,
+//     s->async_receive([](std::error_code ec, kdcom::net::received_packet p) { ... });  // use_awaitable
+//     io.run();
+//
+// Threads: every member except the blocking send()/receive() must be called on the link's
+// executor (the io_context's thread, or its strand). Many sessions may share one io_context.
+// The blocking calls wait for the io_context to run on another thread.
+//
+// Links: when the stream ends (the peer went away), the session opens its link again, after a
+// growing delay for a client (reconnect) or at once for a listener (the next peer). A debugger
+// session then runs the reset handshake; a target session answers the new debugger's. The send
+// in progress is kept and sent again. Without `reconnect`, the session closes instead.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include <asio/async_result.hpp>
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_future.hpp>
+
+#include "kdcom/endpoint/endpoint.hpp"
+#include "kdcom/net/byte_stream.hpp"
+#include "kdcom/net/detail/erased_handler.hpp"
+
+namespace kdcom::net {
+
+struct received_packet {
+    wire::packet_type type{};
+    std::uint32_t id = 0;
+    std::vector<std::uint8_t> body;
+};
+
+enum class direction : std::uint8_t { to_peer, from_peer };
+
+// Sees every byte the session writes or reads, with the time, before anything else happens to
+// it. Captures plug in here.
+using tap_function = std::function<void(direction, timestamp, std::span<const std::uint8_t>)>;
+
+// What the session reports about itself, for tools that print state changes.
+struct session_notice {
+    enum class what : std::uint8_t {
+        stream_opened,  // a peer is connected (text: who)
+        stream_closed,  // the peer went away (text: why)
+        link_failed,    // opening the link failed (text: why); retrying if reconnecting
+        endpoint_event, // see `event`: peer_reset, link_changed, breakin_pending
+        closed,         // the session is closed for good
+    };
+    what kind = what::closed;
+    std::string text;
+    std::optional<endpoint_event> event;  // spans inside are not valid after the callback
+};
+using notice_function = std::function<void(const session_notice&)>;
+
+struct session_options {
+    bool reconnect = true;                           // open the link again when the stream ends
+    timestamp reconnect_delay_min = std::chrono::milliseconds(50);
+    timestamp reconnect_delay_max = std::chrono::seconds(5);
+    std::size_t read_buffer_size = 64 * 1024;
+    // Delivered packets the application has not taken yet; beyond this the session stops reading
+    // until it does (the peer's retransmissions then wait), so memory stays bounded.
+    std::size_t receive_queue_limit = 256;
+};
+
+// Error codes the session's operations complete with, besides the transport's own.
+enum class session_errc {
+    given_up = 1,  // a droppable send ran out of retries (KdSendPacket returned)
+    closed,        // the session was closed
+    timed_out,     // a blocking call's timeout passed
+};
+
+inline const std::error_category& session_category() noexcept {
+    struct category final : std::error_category {
+        const char* name() const noexcept override { return "kdcom.session"; }
+        std::string message(int v) const override {
+            switch (static_cast<session_errc>(v)) {
+            case session_errc::given_up: return "send given up: no debugger answered";
+            case session_errc::closed: return "session closed";
+            case session_errc::timed_out: return "timed out";
+            }
+            return "unknown session error";
+        }
+    };
+    static const category instance;
+    return instance;
+}
+inline std::error_code make_error_code(session_errc e) noexcept { return {static_cast<int>(e), session_category()}; }
+
+}  // namespace kdcom::net
+
+template <>
+struct std::is_error_code_enum<kdcom::net::session_errc> : std::true_type {};
+
+namespace kdcom::net {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+    using send_signature = void(std::error_code);
+    using receive_signature = void(std::error_code, received_packet);
+
+    static std::shared_ptr<session> create(std::unique_ptr<link> l, const endpoint_config& config,
+                                           const session_options& options = {}) {
+        return std::shared_ptr<session>(new session(std::move(l), config, options));
+    }
+
+    ~session() = default;
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    asio::any_io_executor get_executor() const { return executor_; }
+
+    // Opens the link and starts running. Call once.
+    void start() {
+        asio::post(executor_, [self = shared_from_this()] { self->open_link(); });
+    }
+
+    // Sends one data packet (header and data are copied). Completes with no error when the peer
+    // acknowledged it, session_errc::given_up for a droppable send nobody answered,
+    // asio::error::operation_aborted if cancelled, session_errc::closed if the session closed.
+    // Sends queue up and go out one at a time, in order.
+    template <class CompletionToken>
+    auto async_send(wire::packet_type type, std::span<const std::uint8_t> header,
+                    std::span<const std::uint8_t> data, CompletionToken&& token) {
+        std::vector<std::uint8_t> body(header.begin(), header.end());
+        body.insert(body.end(), data.begin(), data.end());
+        return asio::async_initiate<CompletionToken, send_signature>(
+            [self = shared_from_this(), type, body = std::move(body)](auto handler) mutable {
+                detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
+                asio::post(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
+                    self->queue_send(type, std::move(body), std::move(h));
+                });
+            },
+            token);
+    }
+
+    // Takes the next delivered data packet, waiting for one if needed.
+    template <class CompletionToken>
+    auto async_receive(CompletionToken&& token) {
+        return asio::async_initiate<CompletionToken, receive_signature>(
+            [self = shared_from_this()](auto handler) {
+                detail::erased_handler<receive_signature> h(std::move(handler), self->executor_);
+                asio::post(self->executor_, [self, h = std::move(h)]() mutable { self->queue_receive(std::move(h)); });
+            },
+            token);
+    }
+
+    // Debugger: a break-in ('b'). Target: whether one is pending (clears it).
+    void send_breakin() {
+        endpoint_.send_breakin(now());
+        pump();
+    }
+    bool poll_breakin() { return endpoint_.poll_breakin(); }
+    // Debugger: a new reset handshake. Target: restart ids with SYNC.
+    void start_reset() {
+        endpoint_.start_reset(now());
+        pump();
+    }
+    // Abandons the send in progress (its handler gets operation_aborted).
+    void cancel_send() {
+        endpoint_.cancel_send(now());
+        pump();
+    }
+
+    void set_tap(tap_function tap) { tap_ = std::move(tap); }
+    void set_notice_handler(notice_function f) { notice_ = std::move(f); }
+
+    // Closes the link and the stream; pending operations complete with session_errc::closed.
+    void close() {
+        if (closed_) return;
+        closed_ = true;
+        timer_.cancel();
+        reconnect_timer_.cancel();
+        if (stream_) stream_->close();
+        link_->close();
+        for (auto& s : sends_) s.handler.post(session_errc::closed);
+        sends_.clear();
+        for (auto& r : receivers_) r.post(session_errc::closed, received_packet{});
+        receivers_.clear();
+        notify(session_notice::what::closed, "closed");
+    }
+
+    const endpoint& protocol() const { return endpoint_; }
+    bool connected() const { return stream_ != nullptr; }
+
+    // ---- Blocking convenience, shaped like KdSendPacket / KdReceivePacket -------------------
+    // For simulators and plugins that are synchronous by nature. Must not be called on the
+    // io_context's own thread (it would wait for itself).
+
+    std::error_code send(wire::packet_type type, std::span<const std::uint8_t> header,
+                         std::span<const std::uint8_t> data, std::chrono::milliseconds timeout) {
+        auto done = async_send(type, header, data, asio::use_future);
+        if (done.wait_for(timeout) != std::future_status::ready) {
+            asio::post(executor_, [self = shared_from_this()] { self->cancel_send(); });
+            done.wait();
+            return session_errc::timed_out;
+        }
+        try {
+            done.get();
+            return {};
+        } catch (const std::system_error& e) {
+            return e.code();
+        }
+    }
+
+    std::optional<received_packet> receive(std::chrono::milliseconds timeout, std::error_code& ec) {
+        auto promise = std::make_shared<std::promise<std::pair<std::error_code, received_packet>>>();
+        auto future = promise->get_future();
+        async_receive([promise](std::error_code e, received_packet p) { promise->set_value({e, std::move(p)}); });
+        if (future.wait_for(timeout) != std::future_status::ready) {
+            // Withdraw the wait so a later packet is not swallowed by it.
+            asio::post(executor_, [self = shared_from_this()] { self->withdraw_oldest_receiver(); });
+            auto [e, p] = future.get();
+            if (!e) {
+                ec.clear();
+                return std::move(p);  // it arrived while the wait was being withdrawn
+            }
+            ec = session_errc::timed_out;
+            return std::nullopt;
+        }
+        auto [e, p] = future.get();
+        ec = e;
+        if (e) return std::nullopt;
+        return std::move(p);
+    }
+
+private:
+    struct queued_send {
+        wire::packet_type type;
+        std::vector<std::uint8_t> body;
+        detail::erased_handler<send_signature> handler;
+    };
+
+    session(std::unique_ptr<link> l, const endpoint_config& config, const session_options& options)
+        : link_(std::move(l)),
+          executor_(link_->get_executor()),
+          endpoint_(config),
+          options_(options),
+          timer_(executor_),
+          reconnect_timer_(executor_),
+          reconnect_delay_(options.reconnect_delay_min),
+          read_buffer_(options.read_buffer_size) {}
+
+    static timestamp now() { return std::chrono::steady_clock::now().time_since_epoch(); }
+
+    void notify(session_notice::what kind, std::string text, std::optional<endpoint_event> e = {}) {
+        if (notice_) notice_(session_notice{kind, std::move(text), std::move(e)});
+    }
+
+    // ---- Link and stream --------------------------------------------------------------------
+
+    void open_link() {
+        if (closed_) return;
+        link_->async_open([self = shared_from_this()](std::error_code ec, std::unique_ptr<byte_stream> s) {
+            self->on_link_opened(ec, std::move(s));
+        });
+    }
+
+    void on_link_opened(std::error_code ec, std::unique_ptr<byte_stream> s) {
+        if (closed_) {
+            if (s) s->close();
+            return;
+        }
+        if (ec) {
+            notify(session_notice::what::link_failed, link_->describe() + ": " + ec.message());
+            if (!options_.reconnect) {
+                close();
+                return;
+            }
+            retry_link_later();
+            return;
+        }
+        reconnect_delay_ = options_.reconnect_delay_min;
+        stream_ = std::move(s);
+        ++stream_generation_;
+        notify(session_notice::what::stream_opened, stream_->describe());
+        // A new peer, or the old one back: whatever was half-read belongs to the old stream.
+        endpoint_.discard_input();
+        // A debugger starts its handshake on its first input; on a new stream it runs it again
+        // (unless resets are off, like WinDbg's resets=0).
+        const endpoint_config& c = endpoint_.config();
+        if (opened_before_ && c.role == role::debugger && c.send_resets) endpoint_.start_reset(now());
+        else endpoint_.on_time(now());
+        opened_before_ = true;
+        pump();
+        start_read();
+    }
+
+    void retry_link_later() {
+        reconnect_timer_.expires_after(reconnect_delay_);
+        reconnect_delay_ = std::min(reconnect_delay_ * 2, options_.reconnect_delay_max);
+        reconnect_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (!ec) self->open_link();
+        });
+    }
+
+    void on_stream_failed(std::error_code ec) {
+        if (!stream_ || closed_) return;
+        stream_->close();
+        stream_.reset();
+        writing_ = false;
+        write_queue_.clear();
+        reading_ = false;
+        notify(session_notice::what::stream_closed, ec.message());
+        if (options_.reconnect) retry_link_later();
+        else close();
+    }
+
+    // ---- Reading ----------------------------------------------------------------------------
+
+    void start_read() {
+        if (!stream_ || reading_ || closed_ || received_.size() >= options_.receive_queue_limit) return;
+        reading_ = true;
+        const auto generation = stream_generation_;
+        stream_->async_read_some(read_buffer_, [self = shared_from_this(), generation](std::error_code ec, std::size_t n) {
+            self->on_read(ec, n, generation);
+        });
+    }
+
+    void on_read(std::error_code ec, std::size_t n, std::uint64_t generation) {
+        if (generation != stream_generation_ || closed_) return;  // from a stream already gone
+        reading_ = false;
+        if (ec) {
+            on_stream_failed(ec);
+            return;
+        }
+        const auto bytes = std::span<const std::uint8_t>(read_buffer_.data(), n);
+        if (tap_) tap_(direction::from_peer, now(), bytes);
+        endpoint_.receive(bytes, now());
+        pump();
+        start_read();
+    }
+
+    // ---- Writing ----------------------------------------------------------------------------
+
+    void queue_write(std::span<const std::uint8_t> bytes) {
+        if (!stream_) return;  // nobody to write to; the endpoint's timers re-send what matters
+        if (tap_) tap_(direction::to_peer, now(), bytes);
+        write_queue_.insert(write_queue_.end(), bytes.begin(), bytes.end());
+    }
+
+    void start_write() {
+        if (!stream_ || writing_ || write_queue_.empty()) return;
+        writing_ = true;
+        std::swap(write_queue_, writing_bytes_);
+        write_queue_.clear();
+        const auto generation = stream_generation_;
+        stream_->async_write(writing_bytes_, [self = shared_from_this(), generation](std::error_code ec, std::size_t) {
+            if (generation != self->stream_generation_ || self->closed_) return;
+            self->writing_ = false;
+            if (ec) {
+                self->on_stream_failed(ec);
+                return;
+            }
+            self->start_write();
+        });
+    }
+
+    // ---- The endpoint -----------------------------------------------------------------------
+
+    // Carries out everything the endpoint asked for, then re-arms the timer.
+    void pump() {
+        while (auto e = endpoint_.next_event()) {
+            if (auto* t = std::get_if<events::transmit>(&*e)) {
+                queue_write(t->bytes());
+            } else if (auto* p = std::get_if<events::packet_received>(&*e)) {
+                received_packet packet{p->type, p->id, std::vector<std::uint8_t>(p->body.begin(), p->body.end())};
+                if (!receivers_.empty()) {
+                    auto h = std::move(receivers_.front());
+                    receivers_.pop_front();
+                    h.post(std::error_code{}, std::move(packet));
+                } else {
+                    received_.push_back(std::move(packet));
+                }
+            } else if (auto* c = std::get_if<events::send_completed>(&*e)) {
+                finish_send(c->result);
+            } else {
+                notify(session_notice::what::endpoint_event, {}, *e);
+            }
+        }
+        start_write();
+        start_next_send();
+        arm_timer();
+    }
+
+    void arm_timer() {
+        const auto deadline = endpoint_.deadline();
+        if (!deadline) {
+            timer_.cancel();
+            armed_ = false;
+            return;
+        }
+        if (armed_ && *deadline == armed_for_) return;
+        armed_ = true;
+        armed_for_ = *deadline;
+        timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::duration_cast<std::chrono::steady_clock::duration>(*deadline)));
+        timer_.async_wait([self = shared_from_this(), deadline = *deadline](std::error_code ec) {
+            if (ec || self->closed_ || !self->armed_ || self->armed_for_ != deadline) return;
+            self->armed_ = false;
+            self->endpoint_.on_time(now());
+            self->pump();
+        });
+    }
+
+    void queue_send(wire::packet_type type, std::vector<std::uint8_t> body, detail::erased_handler<send_signature> h) {
+        if (closed_) {
+            h.post(session_errc::closed);
+            return;
+        }
+        sends_.push_back({type, std::move(body), std::move(h)});
+        start_next_send();
+        pump();
+    }
+
+    void start_next_send() {
+        while (!sends_.empty() && !sending_ && !closed_) {
+            auto& s = sends_.front();
+            if (const auto ec = endpoint_.send(s.type, s.body, {}, now())) {
+                auto h = std::move(s.handler);
+                sends_.pop_front();
+                h.post(ec);
+                continue;
+            }
+            sending_ = true;
+        }
+    }
+
+    void finish_send(events::send_completed::outcome outcome) {
+        sending_ = false;
+        if (sends_.empty()) return;
+        auto h = std::move(sends_.front().handler);
+        sends_.pop_front();
+        switch (outcome) {
+        case events::send_completed::outcome::acknowledged: h.post(std::error_code{}); break;
+        case events::send_completed::outcome::given_up: h.post(session_errc::given_up); break;
+        case events::send_completed::outcome::cancelled: h.post(asio::error::operation_aborted); break;
+        }
+    }
+
+    void queue_receive(detail::erased_handler<receive_signature> h) {
+        if (!received_.empty()) {
+            auto p = std::move(received_.front());
+            received_.pop_front();
+            h.post(std::error_code{}, std::move(p));
+            start_read();  // the queue has room again
+            return;
+        }
+        if (closed_) {
+            h.post(session_errc::closed, received_packet{});
+            return;
+        }
+        receivers_.push_back(std::move(h));
+    }
+
+    void withdraw_oldest_receiver() {
+        if (receivers_.empty()) return;
+        auto h = std::move(receivers_.front());
+        receivers_.pop_front();
+        h.post(session_errc::timed_out, received_packet{});
+    }
+
+    std::unique_ptr<link> link_;
+    asio::any_io_executor executor_;
+    endpoint endpoint_;
+    session_options options_;
+    asio::steady_timer timer_;
+    asio::steady_timer reconnect_timer_;
+    bool armed_ = false;
+    timestamp armed_for_{};
+
+    std::unique_ptr<byte_stream> stream_;
+    std::uint64_t stream_generation_ = 0;
+    bool opened_before_ = false;
+    bool closed_ = false;
+    timestamp reconnect_delay_;
+
+    std::vector<std::uint8_t> read_buffer_;
+    bool reading_ = false;
+    std::vector<std::uint8_t> write_queue_, writing_bytes_;
+    bool writing_ = false;
+
+    std::deque<queued_send> sends_;  // front: the one the endpoint is sending when sending_
+    bool sending_ = false;
+    std::deque<received_packet> received_;
+    std::deque<detail::erased_handler<receive_signature>> receivers_;
+
+    tap_function tap_;
+    notice_function notice_;
+};
+
+}  // namespace kdcom::net

@@ -1,0 +1,38 @@
+#include "kdcom/net/open_link.hpp"
+
+#include "kdcom/net/fifo_link.hpp"
+#include "kdcom/net/serial_link.hpp"
+#include "kdcom/net/socket_link.hpp"
+
+namespace kdcom::net {
+
+std::unique_ptr<link> open_link(const asio::any_io_executor& ex, const transport::address& a, role side,
+                                std::string& message) {
+    using transport::address_kind;
+    std::error_code ec;
+    std::unique_ptr<link> l;
+    switch (a.kind) {
+    case address_kind::tcp_connect: return make_tcp_client(ex, a.host, a.port);
+    case address_kind::tcp_listen: l = make_tcp_listener(ex, a.host, a.port, ec); break;
+    case address_kind::unix_connect: return make_unix_client(ex, a.path);
+    case address_kind::unix_listen: l = make_unix_listener(ex, a.path, ec); break;
+    case address_kind::fifo: return make_fifo_link(ex, a.path, side);
+    case address_kind::serial: return make_serial_link(ex, a.path, a.serial);
+    case address_kind::windows_pipe_connect:
+    case address_kind::windows_pipe_listen:
+        message = "Windows named pipes are not available in this build (use unix:// or tcp:// on POSIX)";
+        return nullptr;
+    case address_kind::shared_memory:
+        message = "the shared-memory transport is not available in this build yet";
+        return nullptr;
+    }
+    if (!l) message = "cannot listen on " + a.to_string() + ": " + ec.message();
+    return l;
+}
+
+endpoint_config config_for(const transport::address& a, endpoint_config base) {
+    if (a.send_resets) base.send_resets = *a.send_resets;
+    return base;
+}
+
+}  // namespace kdcom::net

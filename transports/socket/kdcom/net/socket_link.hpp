@@ -1,0 +1,36 @@
+// Stream sockets as KDCOM links: TCP (client and listener) and Unix-domain sockets (client and
+// listener; what VMware, VirtualBox and QEMU create for a guest serial port).
+//
+// Listeners accept one peer at a time: a second peer that connects while one is attached is
+// refused at once (its connection is closed), so it cannot corrupt the session in progress.
+// TCP sockets get TCP_NODELAY; a TCP listener binds 127.0.0.1 unless told otherwise (by the
+// address); a Unix listener creates its socket file with mode 0600 and replaces a stale one left
+// by a dead process, but not one a live listener answers on.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <asio/any_io_executor.hpp>
+
+#include "kdcom/net/byte_stream.hpp"
+
+namespace kdcom::net {
+
+// A listener's extra surface, for tests and tools.
+class listener : public link {
+public:
+    virtual std::uint16_t local_port() const = 0;  // TCP: the bound port (useful after port 0)
+    virtual std::size_t refused() const = 0;        // peers turned away while one was attached
+};
+
+std::unique_ptr<link> make_tcp_client(const asio::any_io_executor& ex, std::string host, std::uint16_t port);
+std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, const std::string& host,
+                                            std::uint16_t port, std::error_code& ec);
+std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::string path);
+std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, const std::string& path,
+                                             std::error_code& ec);
+
+}  // namespace kdcom::net

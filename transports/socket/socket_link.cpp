@@ -1,0 +1,263 @@
+// Stream-socket links: one implementation over Asio's protocol types (tcp, local::stream_protocol).
+#include "kdcom/net/socket_link.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/write.hpp>
+
+namespace kdcom::net {
+namespace {
+
+// A connected socket. When it closes it clears its listener's "attached" mark, so the listener
+// accepts the next peer.
+template <class Protocol>
+class socket_stream final : public byte_stream {
+public:
+    using socket_type = typename Protocol::socket;
+
+    socket_stream(socket_type socket, std::string description, std::shared_ptr<bool> attached = {})
+        : socket_(std::move(socket)), description_(std::move(description)), attached_(std::move(attached)) {
+        if (attached_) *attached_ = true;
+    }
+    ~socket_stream() override { close(); }
+
+    void async_read_some(std::span<std::uint8_t> buffer, io_handler handler) override {
+        socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), std::move(handler));
+    }
+    void async_write(std::span<const std::uint8_t> bytes, io_handler handler) override {
+        asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), std::move(handler));
+    }
+    void close() override {
+        std::error_code ignored;
+        socket_.close(ignored);
+        if (attached_) *attached_ = false;
+    }
+    std::string describe() const override { return description_; }
+
+private:
+    socket_type socket_;
+    std::string description_;
+    std::shared_ptr<bool> attached_;
+};
+
+std::string describe_endpoint(const asio::ip::tcp::endpoint& e) {
+    const auto a = e.address();
+    return "tcp " + (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+std::string describe_endpoint(const asio::local::stream_protocol::endpoint& e) { return "unix " + e.path(); }
+
+void tune(asio::ip::tcp::socket& s) {
+    std::error_code ignored;
+    s.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+void tune(asio::local::stream_protocol::socket&) {}
+
+// Accepts peers one at a time. Shared state, so that callbacks outlive a destroyed link safely.
+template <class Protocol>
+class socket_listener final : public listener {
+public:
+    using acceptor_type = typename Protocol::acceptor;
+    using socket_type = typename Protocol::socket;
+
+    socket_listener(acceptor_type acceptor, std::string description, std::string unlink_on_close = {})
+        : state_(std::make_shared<state>(std::move(acceptor))), description_(std::move(description)),
+          unlink_on_close_(std::move(unlink_on_close)) {}
+    ~socket_listener() override { close(); }
+
+    void async_open(stream_handler handler) override {
+        auto& s = *state_;
+        if (s.waiting) {
+            hand_over(s, std::move(*s.waiting), std::move(handler));
+            s.waiting.reset();
+        } else {
+            s.pending = std::move(handler);
+        }
+        if (!s.accepting) accept_next(state_);
+    }
+    void close() override {
+        std::error_code ignored;
+        state_->acceptor.close(ignored);
+        if (state_->waiting) state_->waiting->close(ignored);
+        if (!unlink_on_close_.empty()) {
+            ::unlink(unlink_on_close_.c_str());
+            unlink_on_close_.clear();
+        }
+    }
+    std::string describe() const override { return description_; }
+    asio::any_io_executor get_executor() const override { return state_->acceptor.get_executor(); }
+    std::uint16_t local_port() const override {
+        if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) {
+            std::error_code ec;
+            return state_->acceptor.local_endpoint(ec).port();
+        }
+        return 0;
+    }
+    std::size_t refused() const override { return state_->refused; }
+
+private:
+    struct state {
+        explicit state(acceptor_type a) : acceptor(std::move(a)) {}
+        acceptor_type acceptor;
+        bool accepting = false;
+        std::shared_ptr<bool> attached = std::make_shared<bool>(false);
+        std::optional<socket_type> waiting;  // accepted before anyone asked for it
+        stream_handler pending;
+        std::size_t refused = 0;
+    };
+
+    static void hand_over(state& s, socket_type socket, stream_handler handler) {
+        tune(socket);
+        std::error_code ec;
+        const auto peer = socket.remote_endpoint(ec);
+        std::string who = ec ? std::string("peer") : describe_endpoint(peer);
+        handler({}, std::make_unique<socket_stream<Protocol>>(std::move(socket), std::move(who), s.attached));
+    }
+
+    static void accept_next(std::shared_ptr<state> sp) {
+        sp->accepting = true;
+        sp->acceptor.async_accept([sp](std::error_code ec, socket_type socket) {
+            auto& s = *sp;
+            s.accepting = false;
+            if (ec == asio::error::operation_aborted || !s.acceptor.is_open()) return;
+            if (!ec) {
+                if (*s.attached || s.waiting) {
+                    std::error_code ignored;  // one peer at a time: turn this one away
+                    socket.close(ignored);
+                    ++s.refused;
+                } else if (s.pending) {
+                    auto handler = std::move(s.pending);
+                    s.pending = nullptr;
+                    hand_over(s, std::move(socket), std::move(handler));
+                } else {
+                    s.waiting.emplace(std::move(socket));
+                }
+            }
+            accept_next(sp);  // keep accepting, if only to refuse
+        });
+    }
+
+    std::shared_ptr<state> state_;
+    std::string description_;
+    std::string unlink_on_close_;
+};
+
+// Connects (again, each time async_open is called).
+template <class Protocol>
+class socket_client final : public link {
+public:
+    using connect_function = std::function<void(typename Protocol::socket&, std::function<void(std::error_code)>)>;
+
+    socket_client(asio::any_io_executor ex, std::string description, connect_function connect)
+        : executor_(std::move(ex)), description_(std::move(description)), connect_(std::move(connect)) {}
+
+    void async_open(stream_handler handler) override {
+        auto socket = std::make_shared<typename Protocol::socket>(executor_);
+        current_ = socket;
+        connect_(*socket, [socket, handler = std::move(handler), d = description_](std::error_code ec) {
+            if (ec) {
+                handler(ec, nullptr);
+                return;
+            }
+            tune(*socket);
+            handler({}, std::make_unique<socket_stream<Protocol>>(std::move(*socket), d));
+        });
+    }
+    void close() override {
+        if (auto s = current_.lock()) {
+            std::error_code ignored;
+            s->close(ignored);
+        }
+    }
+    std::string describe() const override { return description_; }
+    asio::any_io_executor get_executor() const override { return executor_; }
+
+private:
+    asio::any_io_executor executor_;
+    std::string description_;
+    connect_function connect_;
+    std::weak_ptr<typename Protocol::socket> current_;
+};
+
+}  // namespace
+
+std::unique_ptr<link> make_tcp_client(const asio::any_io_executor& ex, std::string host, std::uint16_t port) {
+    const std::string description = "tcp " + host + ":" + std::to_string(port);
+    auto resolver = std::make_shared<asio::ip::tcp::resolver>(ex);
+    return std::make_unique<socket_client<asio::ip::tcp>>(
+        ex, description,
+        [resolver, host = std::move(host), port](asio::ip::tcp::socket& socket, std::function<void(std::error_code)> done) {
+            resolver->async_resolve(host, std::to_string(port),
+                                    [&socket, done, resolver](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+                                        if (ec) {
+                                            done(ec);
+                                            return;
+                                        }
+                                        asio::async_connect(socket, results,
+                                                            [done](std::error_code e, const asio::ip::tcp::endpoint&) { done(e); });
+                                    });
+        });
+}
+
+std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, const std::string& host,
+                                            std::uint16_t port, std::error_code& ec) {
+    const auto address = asio::ip::make_address(host, ec);
+    if (ec) return nullptr;
+    const asio::ip::tcp::endpoint endpoint(address, port);
+    asio::ip::tcp::acceptor acceptor(ex);
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return nullptr;
+    const auto bound = acceptor.local_endpoint(ec);
+    if (ec) return nullptr;
+    return std::make_unique<socket_listener<asio::ip::tcp>>(std::move(acceptor), "listening on " + describe_endpoint(bound));
+}
+
+std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::string path) {
+    const std::string description = "unix " + path;
+    return std::make_unique<socket_client<asio::local::stream_protocol>>(
+        ex, description,
+        [path = std::move(path)](asio::local::stream_protocol::socket& socket, std::function<void(std::error_code)> done) {
+            socket.async_connect(asio::local::stream_protocol::endpoint(path), std::move(done));
+        });
+}
+
+std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, const std::string& path, std::error_code& ec) {
+    using stream = asio::local::stream_protocol;
+    // A socket file left by a dead process refuses connections: remove it. One a live listener
+    // answers on is somebody's session: leave it and report the address in use.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            ec = std::make_error_code(std::errc::file_exists);
+            return nullptr;
+        }
+        stream::socket probe(ex);
+        std::error_code probe_ec;
+        probe.connect(stream::endpoint(path), probe_ec);
+        if (!probe_ec) {
+            ec = std::make_error_code(std::errc::address_in_use);
+            return nullptr;
+        }
+        ::unlink(path.c_str());
+    }
+    stream::acceptor acceptor(ex);
+    acceptor.open(stream(), ec);
+    if (ec) return nullptr;
+    // Created with mode 0600: only this user may talk to the kernel debugger.
+    const mode_t old_mask = ::umask(0177);
+    acceptor.bind(stream::endpoint(path), ec);
+    ::umask(old_mask);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return nullptr;
+    return std::make_unique<socket_listener<stream>>(std::move(acceptor), "listening on unix " + path, path);
+}
+
+}  // namespace kdcom::net
