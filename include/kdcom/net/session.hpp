@@ -293,12 +293,11 @@ private:
         notify(session_notice::what::stream_opened, stream_->describe());
         // A new peer, or the old one back: whatever was half-read belongs to the old stream.
         endpoint_.discard_input();
-        // A debugger starts its handshake on its first input; on a new stream it runs it again
-        // (unless resets are off, like WinDbg's resets=0).
+        // A debugger runs the reset handshake on every new stream (unless resets are off, like
+        // WinDbg's resets=0): a RESET sent before there was a stream went nowhere.
         const endpoint_config& c = endpoint_.config();
-        if (opened_before_ && c.role == role::debugger && c.send_resets) endpoint_.start_reset(now());
+        if (c.role == role::debugger && c.send_resets) endpoint_.start_reset(now());
         else endpoint_.on_time(now());
-        opened_before_ = true;
         pump();
         start_read();
     }
@@ -375,8 +374,17 @@ private:
 
     // ---- The endpoint -----------------------------------------------------------------------
 
-    // Carries out everything the endpoint asked for, then re-arms the timer.
+    // Carries out everything the endpoint asked for (starting the next queued send as soon as the
+    // endpoint is free, and carrying out what that asks for too), then writes and re-arms the timer.
     void pump() {
+        do {
+            drain_events();
+        } while (start_next_send());
+        start_write();
+        arm_timer();
+    }
+
+    void drain_events() {
         while (auto e = endpoint_.next_event()) {
             if (auto* t = std::get_if<events::transmit>(&*e)) {
                 queue_write(t->bytes());
@@ -395,9 +403,6 @@ private:
                 notify(session_notice::what::endpoint_event, {}, *e);
             }
         }
-        start_write();
-        start_next_send();
-        arm_timer();
     }
 
     void arm_timer() {
@@ -425,11 +430,12 @@ private:
             return;
         }
         sends_.push_back({type, std::move(body), std::move(h)});
-        start_next_send();
         pump();
     }
 
-    void start_next_send() {
+    // Hands the next queued send to the endpoint if it is free. Returns whether it did (the
+    // endpoint then has events to carry out).
+    bool start_next_send() {
         while (!sends_.empty() && !sending_ && !closed_) {
             auto& s = sends_.front();
             if (const auto ec = endpoint_.send(s.type, s.body, {}, now())) {
@@ -439,7 +445,9 @@ private:
                 continue;
             }
             sending_ = true;
+            return true;
         }
+        return false;
     }
 
     void finish_send(events::send_completed::outcome outcome) {
@@ -487,7 +495,6 @@ private:
 
     std::unique_ptr<byte_stream> stream_;
     std::uint64_t stream_generation_ = 0;
-    bool opened_before_ = false;
     bool closed_ = false;
     timestamp reconnect_delay_;
 

@@ -1,0 +1,260 @@
+// Sessions over real OS objects: 10,000 packets both ways on every transport, a peer that vanishes
+// mid-packet and comes back, every completion-token style, the blocking API, the tap, and many
+// sessions on one io_context.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include "support/decode_helpers.hpp"
+#include "support/net_pair.hpp"
+#include "support/session_checks.hpp"
+
+namespace {
+using namespace kdcom;
+using namespace kdcom::test;
+using namespace std::chrono_literals;
+using wire::packet_type;
+
+// Independent streams in both directions: implicit ACKs would be wrong here.
+endpoint_config streaming() {
+    endpoint_config c;
+    c.implicit_ack = false;
+    c.ack_timeout = 200ms;
+    c.read_timeout = 200ms;
+    c.reset_interval = 200ms;
+    return c;
+}
+
+// Sends `count` numbered packets from `from` and collects what `to` receives.
+struct traffic {
+    std::vector<bytes> sent;
+    std::vector<sim::delivered_packet> received;
+    std::size_t acknowledged = 0;
+    std::error_code first_error;
+
+    void start(const std::shared_ptr<net::session>& from, const std::shared_ptr<net::session>& to, std::size_t count) {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            sent.push_back(numbered_body(i, i % 10 == 0 ? 4000 : 64 + i % 300));
+            from->async_send(i % 2 ? packet_type::state_manipulate : packet_type::state_change64, sent.back(), {},
+                             [this](std::error_code ec) {
+                                 if (ec && !first_error) first_error = ec;
+                                 ++acknowledged;
+                             });
+        }
+        receive(to);
+    }
+
+    void receive(const std::shared_ptr<net::session>& to) {
+        to->async_receive([this, to](std::error_code ec, net::received_packet p) {
+            if (ec) return;
+            received.push_back({p.type, p.id, std::move(p.body), {}});
+            receive(to);
+        });
+    }
+
+    bool done() const { return acknowledged == sent.size() && check_deliveries(sent, received).complete; }
+};
+
+class SessionOverTransport : public ::testing::TestWithParam<transport_kind> {};
+
+TEST_P(SessionOverTransport, TenThousandPacketsEachWayArriveOnceInOrder) {
+    session_pair pair(GetParam(), streaming(), streaming());
+    traffic down, up;
+    down.start(pair.debugger, pair.target, 10000);
+    up.start(pair.target, pair.debugger, 10000);
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(50ms);
+    for (auto* t : {&down, &up}) {
+        const auto check = check_deliveries(t->sent, t->received);
+        EXPECT_TRUE(check.complete) << check.problem;
+        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
+        EXPECT_EQ(check.duplicates, 0u);
+        EXPECT_EQ(t->acknowledged, t->sent.size());
+        EXPECT_FALSE(t->first_error) << t->first_error.message();
+    }
+}
+
+TEST_P(SessionOverTransport, APeerThatVanishesMidPacketComesBackAndTheSessionCompletes) {
+    net::session_options options;
+    options.reconnect_delay_min = 10ms;
+    session_pair pair(GetParam(), streaming(), streaming(), options);
+    traffic down, up;
+    down.start(pair.debugger, pair.target, 2000);
+    up.start(pair.target, pair.debugger, 2000);
+    *pair.debugger_link->cut_after_bytes = 300'000;  // about a third of the way
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(50ms);
+    EXPECT_EQ(pair.debugger_link->cuts->load(), 1) << "the connection was cut mid-packet";
+    for (auto* t : {&down, &up}) {
+        const auto check = check_deliveries(t->sent, t->received);
+        EXPECT_TRUE(check.complete) << check.problem;
+        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
+        EXPECT_LE(check.duplicates, 1u) << "only the packet in flight may repeat across the reset";
+    }
+    EXPECT_GE(pair.target->protocol().stats().resets_received, 1u) << "the debugger ran the handshake again";
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, SessionOverTransport,
+                         ::testing::Values(transport_kind::tcp, transport_kind::unix_socket, transport_kind::fifo,
+                                           transport_kind::serial_pty),
+                         [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
+
+TEST(Session, CompletesThroughFuturesAndCoroutinesToo) {
+    session_pair pair(transport_kind::tcp, {}, {});
+    const bytes request = manipulate_like(0x3146);
+    auto sent = pair.debugger->async_send(packet_type::state_manipulate, request, {}, asio::use_future);
+    bool replied = false;
+    asio::co_spawn(
+        pair.io,
+        [&]() -> asio::awaitable<void> {
+            auto p = co_await pair.target->async_receive(asio::use_awaitable);
+            EXPECT_EQ(p.body, request);
+            co_await pair.target->async_send(packet_type::state_manipulate, p.body, {}, asio::use_awaitable);
+            replied = true;
+        },
+        asio::detached);
+    auto reply = pair.debugger->async_receive(asio::use_future);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!(replied && reply.wait_for(0s) == std::future_status::ready) && std::chrono::steady_clock::now() < deadline)
+        pair.io.run_for(20ms);
+    ASSERT_EQ(sent.wait_for(0s), std::future_status::ready);
+    EXPECT_NO_THROW(sent.get());
+    ASSERT_EQ(reply.wait_for(0s), std::future_status::ready);
+    EXPECT_EQ(reply.get().body, request);
+}
+
+TEST(Session, TheBlockingApiSendsReceivesAndTimesOut) {
+    session_pair pair(transport_kind::unix_socket, {}, {});
+    auto guard = asio::make_work_guard(pair.io);
+    std::thread runner([&] { pair.io.run(); });
+    const bytes state_change = manipulate_like(0x3030);
+    EXPECT_FALSE(pair.target->send(packet_type::state_change64, state_change, {}, 5000ms));
+    std::error_code ec;
+    auto p = pair.debugger->receive(5000ms, ec);
+    ASSERT_TRUE(p.has_value()) << ec.message();
+    EXPECT_EQ(p->body, state_change);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_FALSE(pair.debugger->receive(100ms, ec).has_value());
+    EXPECT_EQ(ec, net::session_errc::timed_out);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+    // A packet that arrives after a timed-out wait is not lost.
+    EXPECT_FALSE(pair.target->send(packet_type::debug_io, state_change, {}, 5000ms));
+    p = pair.debugger->receive(5000ms, ec);
+    EXPECT_TRUE(p.has_value()) << ec.message();
+    asio::post(pair.io, [&] {
+        pair.debugger->close();
+        pair.target->close();
+    });
+    guard.reset();
+    runner.join();
+}
+
+TEST(Session, TheTapSeesEveryByteInBothDirections) {
+    session_pair pair(transport_kind::tcp, {}, {});
+    bytes to_peer, from_peer;
+    pair.debugger->set_tap([&](net::direction d, timestamp, std::span<const std::uint8_t> b) {
+        append(d == net::direction::to_peer ? to_peer : from_peer, b);
+    });
+    traffic down;
+    down.start(pair.debugger, pair.target, 20);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!down.done() && std::chrono::steady_clock::now() < deadline) pair.io.run_for(20ms);
+    ASSERT_TRUE(down.done());
+    const auto written = decode_whole(to_peer);
+    std::size_t data = 0;
+    for (const auto& p : written.packets) data += p.header.is_data();
+    EXPECT_EQ(data, 20u) << "every data packet the debugger wrote";
+    EXPECT_GE(decode_whole(from_peer).packets.size(), 20u) << "and at least the target's ACKs";
+}
+
+TEST(Session, ATcpListenerRefusesASecondDebuggerWhileOneIsAttached) {
+    session_pair pair(transport_kind::tcp, {}, {});
+    traffic down;
+    down.start(pair.debugger, pair.target, 5);
+    while (!down.done()) pair.io.run_for(20ms);
+    asio::ip::tcp::socket intruder(pair.io);
+    intruder.connect({asio::ip::make_address("127.0.0.1"), pair.listener->local_port()});
+    std::array<std::uint8_t, 16> buffer{};
+    std::error_code read_error;
+    bool read_done = false;
+    intruder.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t) {
+        read_error = ec;
+        read_done = true;
+    });
+    while (!read_done) pair.io.run_for(20ms);
+    EXPECT_TRUE(read_error == asio::error::eof || read_error == asio::error::connection_reset) << read_error.message();
+    EXPECT_EQ(pair.listener->refused(), 1u);
+    traffic more;  // the attached session is untouched (the other way: `down` still awaits the target)
+    more.start(pair.target, pair.debugger, 5);
+    while (!more.done()) pair.io.run_for(20ms);
+    EXPECT_TRUE(check_deliveries(more.sent, more.received).complete);
+}
+
+TEST(Session, UnixListenerSocketFilesArePrivateAndStaleOnesAreReplaced) {
+    asio::io_context io;
+    scratch_dir dir;
+    const std::string path = dir.path + "/kd.sock";
+    std::error_code ec;
+    {
+        auto first = net::make_unix_listener(io.get_executor(), path, ec);
+        ASSERT_FALSE(ec) << ec.message();
+        struct stat st {};
+        ASSERT_EQ(::stat(path.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0600u);
+        auto second = net::make_unix_listener(io.get_executor(), path, ec);
+        EXPECT_EQ(ec, std::errc::address_in_use) << "a live listener's socket is left alone";
+        EXPECT_EQ(second, nullptr);
+    }
+    // A socket file left behind by a process that died (bound, never unlinked, nobody listening).
+    {
+        asio::local::stream_protocol::acceptor dead(io);
+        dead.open(asio::local::stream_protocol());
+        dead.bind(asio::local::stream_protocol::endpoint(path));
+        dead.close();
+    }
+    ec.clear();
+    auto replacement = net::make_unix_listener(io.get_executor(), path, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_NE(replacement, nullptr);
+}
+
+TEST(Session, ManySessionsShareOneIoContext) {
+    asio::io_context io;
+    constexpr int pairs = 50;
+    std::vector<std::shared_ptr<net::session>> sessions;
+    std::vector<std::unique_ptr<traffic>> flows;
+    for (int i = 0; i < pairs; ++i) {
+        std::error_code ec;
+        auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
+        ASSERT_FALSE(ec);
+        auto client = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
+        auto t = net::session::create(std::move(l), {.role = role::target});
+        auto d = net::session::create(std::move(client), {.role = role::debugger});
+        t->start();
+        d->start();
+        flows.push_back(std::make_unique<traffic>());
+        flows.back()->start(d, t, 20);
+        sessions.push_back(t);
+        sessions.push_back(d);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto all_done = [&] {
+        for (auto& f : flows)
+            if (!f->done()) return false;
+        return true;
+    };
+    while (!all_done() && std::chrono::steady_clock::now() < deadline) io.run_for(20ms);
+    EXPECT_TRUE(all_done());
+    for (auto& s : sessions) s->close();
+    io.run_for(50ms);
+}
+}  // namespace

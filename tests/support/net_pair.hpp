@@ -1,0 +1,214 @@
+// A debugger session and a target session joined by a real OS object of a chosen kind (TCP or
+// Unix socket, FIFO pair, pseudo-terminal as a serial line), on one io_context, plus a link
+// wrapper that can cut the connection in the middle of a packet.
+#pragma once
+
+#include <fcntl.h>
+#include <pty.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/write.hpp>
+
+#include "kdcom/net/fifo_link.hpp"
+#include "kdcom/net/serial_link.hpp"
+#include "kdcom/net/session.hpp"
+#include "kdcom/net/socket_link.hpp"
+
+namespace kdcom::test {
+
+enum class transport_kind { tcp, unix_socket, fifo, serial_pty };
+
+inline std::string to_string(transport_kind k) {
+    switch (k) {
+    case transport_kind::tcp: return "tcp";
+    case transport_kind::unix_socket: return "unix";
+    case transport_kind::fifo: return "fifo";
+    case transport_kind::serial_pty: return "serial";
+    }
+    return "?";
+}
+
+// A scratch directory for socket files and FIFOs, removed afterwards.
+struct scratch_dir {
+    scratch_dir() {
+        char pattern[] = "/tmp/kdcom-test-XXXXXX";
+        path = ::mkdtemp(pattern);
+    }
+    ~scratch_dir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    std::string path;
+};
+
+// A link over a descriptor we already hold (the master side of a pseudo-terminal).
+class descriptor_link final : public net::link {
+public:
+    descriptor_link(asio::any_io_executor ex, int fd) : executor_(std::move(ex)), fd_(fd) {}
+    void async_open(stream_handler handler) override {
+        class stream final : public net::byte_stream {
+        public:
+            stream(asio::any_io_executor ex, int fd) : d_(ex, ::dup(fd)) {}
+            void async_read_some(std::span<std::uint8_t> b, io_handler h) override {
+                d_.async_read_some(asio::buffer(b.data(), b.size()), std::move(h));
+            }
+            void async_write(std::span<const std::uint8_t> b, io_handler h) override {
+                asio::async_write(d_, asio::buffer(b.data(), b.size()), std::move(h));
+            }
+            void close() override {
+                std::error_code ignored;
+                d_.close(ignored);
+            }
+            std::string describe() const override { return "pty master"; }
+
+        private:
+            asio::posix::stream_descriptor d_;
+        };
+        handler({}, std::make_unique<stream>(executor_, fd_));
+    }
+    void close() override {}
+    std::string describe() const override { return "pty master"; }
+    asio::any_io_executor get_executor() const override { return executor_; }
+
+private:
+    asio::any_io_executor executor_;
+    int fd_;
+};
+
+// Wraps a link; `cut_after_bytes` makes its next stream write only part of the write that crosses
+// that many bytes, then fail, as a peer that vanishes mid-packet does.
+class cutting_link final : public net::link {
+public:
+    explicit cutting_link(std::unique_ptr<net::link> inner) : inner_(std::move(inner)) {}
+
+    std::shared_ptr<std::atomic<long>> cut_after_bytes = std::make_shared<std::atomic<long>>(-1);
+    std::shared_ptr<std::atomic<int>> cuts = std::make_shared<std::atomic<int>>(0);
+
+    void async_open(stream_handler handler) override {
+        inner_->async_open([this, handler = std::move(handler)](std::error_code ec, std::unique_ptr<net::byte_stream> s) {
+            if (ec) {
+                handler(ec, nullptr);
+                return;
+            }
+            handler({}, std::make_unique<stream>(std::move(s), cut_after_bytes, cuts));
+        });
+    }
+    void close() override { inner_->close(); }
+    std::string describe() const override { return inner_->describe(); }
+    asio::any_io_executor get_executor() const override { return inner_->get_executor(); }
+
+private:
+    class stream final : public net::byte_stream {
+    public:
+        stream(std::unique_ptr<net::byte_stream> inner, std::shared_ptr<std::atomic<long>> cut,
+               std::shared_ptr<std::atomic<int>> cuts)
+            : inner_(std::move(inner)), cut_(std::move(cut)), cuts_(std::move(cuts)) {}
+        void async_read_some(std::span<std::uint8_t> b, io_handler h) override { inner_->async_read_some(b, std::move(h)); }
+        void async_write(std::span<const std::uint8_t> b, io_handler h) override {
+            const long limit = cut_->load();
+            if (limit >= 0 && written_ + static_cast<long>(b.size()) > limit && b.size() > 1) {
+                cut_->store(-1);
+                ++*cuts_;
+                // Half of this write goes out; then the connection is gone.
+                inner_->async_write(b.first(b.size() / 2), [this, h = std::move(h)](std::error_code, std::size_t) {
+                    inner_->close();
+                    h(asio::error::connection_reset, 0);
+                });
+                return;
+            }
+            written_ += static_cast<long>(b.size());
+            inner_->async_write(b, std::move(h));
+        }
+        void close() override { inner_->close(); }
+        std::string describe() const override { return inner_->describe(); }
+
+    private:
+        std::unique_ptr<net::byte_stream> inner_;
+        std::shared_ptr<std::atomic<long>> cut_;
+        std::shared_ptr<std::atomic<int>> cuts_;
+        long written_ = 0;
+    };
+
+    std::unique_ptr<net::link> inner_;
+};
+
+struct session_pair {
+    asio::io_context io;
+    scratch_dir dir;
+    std::shared_ptr<net::session> debugger, target;
+    net::listener* listener = nullptr;  // the target's, for socket kinds
+    cutting_link* debugger_link = nullptr;
+    int pty_master = -1;
+
+    session_pair(transport_kind kind, endpoint_config d, endpoint_config t, net::session_options options = {}) {
+        std::unique_ptr<net::link> target_link, debugger_inner;
+        std::error_code ec;
+        switch (kind) {
+        case transport_kind::tcp: {
+            auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
+            listener = l.get();
+            debugger_inner = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
+            target_link = std::move(l);
+            break;
+        }
+        case transport_kind::unix_socket: {
+            auto l = net::make_unix_listener(io.get_executor(), dir.path + "/kd.sock", ec);
+            listener = l.get();
+            debugger_inner = net::make_unix_client(io.get_executor(), dir.path + "/kd.sock");
+            target_link = std::move(l);
+            break;
+        }
+        case transport_kind::fifo:
+            target_link = net::make_fifo_link(io.get_executor(), dir.path + "/serial", role::target);
+            debugger_inner = net::make_fifo_link(io.get_executor(), dir.path + "/serial", role::debugger);
+            break;
+        case transport_kind::serial_pty: {
+            int slave = -1;
+            char name[256] = {};
+            if (::openpty(&pty_master, &slave, name, nullptr, nullptr) != 0) throw std::runtime_error("openpty failed");
+            ::close(slave);  // the serial link opens it by name
+            target_link = net::make_serial_link(io.get_executor(), name, {});
+            debugger_inner = std::make_unique<descriptor_link>(io.get_executor(), pty_master);
+            // A pty master must not translate or echo: make it raw.
+            termios tio{};
+            ::tcgetattr(pty_master, &tio);
+            ::cfmakeraw(&tio);
+            ::tcsetattr(pty_master, TCSANOW, &tio);
+            break;
+        }
+        }
+        if (ec) throw std::system_error(ec);
+        auto cutting = std::make_unique<cutting_link>(std::move(debugger_inner));
+        debugger_link = cutting.get();
+        d.role = role::debugger;
+        t.role = role::target;
+        target = net::session::create(std::move(target_link), t, options);
+        debugger = net::session::create(std::move(cutting), d, options);
+        target->start();
+        debugger->start();
+    }
+
+    ~session_pair() {
+        if (debugger) debugger->close();
+        if (target) target->close();
+        io.run_for(std::chrono::milliseconds(50));
+        if (pty_master >= 0) ::close(pty_master);
+    }
+};
+
+// A message header as the KD manipulate messages start: its API number, then zeros.
+inline bytes manipulate_like(std::uint16_t api) {
+    bytes b(0x38, 0);
+    b[0] = static_cast<std::uint8_t>(api);
+    b[1] = static_cast<std::uint8_t>(api >> 8);
+    return b;
+}
+
+}  // namespace kdcom::test
