@@ -74,7 +74,7 @@ struct session_options {
     bool reconnect = true;                           // open the link again when the stream ends
     timestamp reconnect_delay_min = std::chrono::milliseconds(50);
     timestamp reconnect_delay_max = std::chrono::seconds(5);
-    std::size_t read_buffer_size = 64 * 1024;
+    std::size_t read_buffer_size = 16 * 1024;  // several maximal frames per read
     // Delivered packets the application has not taken yet; beyond this the session stops reading
     // until it does (the peer's retransmissions then wait), so memory stays bounded.
     std::size_t receive_queue_limit = 256;
@@ -405,19 +405,19 @@ private:
         }
     }
 
+    // Keeps one timer wait pending for the endpoint's earliest deadline, lazily: the wait is only
+    // moved when a deadline comes earlier than it. A wait that fires with nothing due (the ACK
+    // came, the deadline moved later) just re-arms. ACK deadlines are a second away while round
+    // trips take microseconds, so this saves two timer system calls per packet.
     void arm_timer() {
         const auto deadline = endpoint_.deadline();
-        if (!deadline) {
-            timer_.cancel();
-            armed_ = false;
-            return;
-        }
-        if (armed_ && *deadline == armed_for_) return;
+        if (!deadline || (armed_ && armed_for_ <= *deadline)) return;
         armed_ = true;
         armed_for_ = *deadline;
-        timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::duration_cast<std::chrono::steady_clock::duration>(*deadline)));
-        timer_.async_wait([self = shared_from_this(), deadline = *deadline](std::error_code ec) {
-            if (ec || self->closed_ || !self->armed_ || self->armed_for_ != deadline) return;
+        timer_.expires_at(std::chrono::steady_clock::time_point(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(*deadline)));
+        timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (ec || self->closed_) return;  // moved earlier, or closed
             self->armed_ = false;
             self->endpoint_.on_time(now());
             self->pump();

@@ -1,0 +1,243 @@
+// The Asio binding over real sockets: the round trip of one 4000-byte data packet and its ACK
+// through two full sessions, against a raw ping-pong of the same bytes on the same kind of socket
+// in the same run; bulk throughput; and many sessions on one thread.
+//   build/bench/transport_bench
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <vector>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/connect_pair.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <benchmark/benchmark.h>
+
+#include "kdcom/net/session.hpp"
+#include "kdcom/net/socket_link.hpp"
+#include "kdcom/wire/constants.hpp"
+#include "ratio_reporter.hpp"
+
+namespace {
+using namespace kdcom;
+using bytes = std::vector<std::uint8_t>;
+
+enum transport { tcp = 0, unix_socket = 1 };
+
+struct pair {
+    asio::io_context io;
+    std::shared_ptr<net::session> debugger, target;
+
+    explicit pair(transport t, const std::string& socket_path) {
+        std::error_code ec;
+        std::unique_ptr<net::link> server, client;
+        if (t == tcp) {
+            auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
+            client = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
+            server = std::move(l);
+        } else {
+            ::unlink(socket_path.c_str());
+            server = net::make_unix_listener(io.get_executor(), socket_path, ec);
+            client = net::make_unix_client(io.get_executor(), socket_path);
+        }
+        endpoint_config d{.role = role::debugger}, tc{.role = role::target};
+        target = net::session::create(std::move(server), tc);
+        debugger = net::session::create(std::move(client), d);
+        target->start();
+        debugger->start();
+        receive_forever();
+        // Let the handshake finish.
+        bool ready = false;
+        const bytes hello(8, 1);
+        debugger->async_send(wire::packet_type::state_manipulate, hello, {}, [&](std::error_code) { ready = true; });
+        while (!ready) io.run_one();
+    }
+    ~pair() {
+        debugger->close();
+        target->close();
+        io.run_for(std::chrono::milliseconds(10));
+    }
+
+    void receive_forever() {
+        target->async_receive([this](std::error_code ec, net::received_packet) {
+            if (!ec) receive_forever();
+        });
+    }
+};
+
+const std::string socket_path = "/tmp/kdcom-bench-" + std::to_string(::getpid()) + ".sock";
+
+void BM_SessionRoundTrip(benchmark::State& state) {
+    pair p(static_cast<transport>(state.range(0)), socket_path);
+    const bytes body(4000, 0x5A);
+    for (auto _ : state) {
+        bool done = false;
+        p.debugger->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) { done = true; });
+        while (!done) p.io.run_one();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * wire::data_packet_size(4000)));
+    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// The same exchange with no protocol: 4017 bytes one way, 16 back, blocking calls on a socket pair
+// of the same kind.
+void BM_RawPingPong(benchmark::State& state) {
+    asio::io_context io;
+    const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
+    bytes in(frame.size()), ack_in(16);
+    auto exchange = [&](auto& a, auto& b) {
+        for (auto _ : state) {
+            asio::write(a, asio::buffer(frame));
+            asio::read(b, asio::buffer(in));
+            asio::write(b, asio::buffer(ack));
+            asio::read(a, asio::buffer(ack_in));
+        }
+    };
+    if (state.range(0) == tcp) {
+        asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+        asio::ip::tcp::socket a(io), b(io);
+        a.connect(acceptor.local_endpoint());
+        acceptor.accept(b);
+        a.set_option(asio::ip::tcp::no_delay(true));
+        b.set_option(asio::ip::tcp::no_delay(true));
+        exchange(a, b);
+    } else {
+        asio::local::stream_protocol::socket a(io), b(io);
+        asio::local::connect_pair(a, b);
+        exchange(a, b);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
+    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// The same raw exchange through Asio's asynchronous operations on one io_context: the event-loop
+// cost a session cannot avoid, without any protocol.
+void BM_RawAsyncPingPong(benchmark::State& state) {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);  // between exchanges nothing is pending
+    const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
+    bytes in(frame.size()), ack_in(16);
+    auto exchange = [&](auto& a, auto& b) {
+        for (auto _ : state) {
+            int steps = 0;
+            asio::async_write(a, asio::buffer(frame), [&](std::error_code, std::size_t) { ++steps; });
+            asio::async_read(b, asio::buffer(in), [&](std::error_code, std::size_t) {
+                asio::async_write(b, asio::buffer(ack), [&](std::error_code, std::size_t) { ++steps; });
+                asio::async_read(a, asio::buffer(ack_in), [&](std::error_code, std::size_t) { ++steps; });
+            });
+            while (steps < 3) io.run_one();
+        }
+    };
+    if (state.range(0) == tcp) {
+        asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+        asio::ip::tcp::socket a(io), b(io);
+        a.connect(acceptor.local_endpoint());
+        acceptor.accept(b);
+        a.set_option(asio::ip::tcp::no_delay(true));
+        b.set_option(asio::ip::tcp::no_delay(true));
+        exchange(a, b);
+    } else {
+        asio::local::stream_protocol::socket a(io), b(io);
+        asio::local::connect_pair(a, b);
+        exchange(a, b);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
+    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// Throughput: 4000-byte packets one way, as fast as stop-and-wait allows.
+void BM_SessionBulk(benchmark::State& state) {
+    pair p(static_cast<transport>(state.range(0)), socket_path);
+    const bytes body(4000, 0x33);
+    constexpr int batch = 64;
+    for (auto _ : state) {
+        int done = 0;
+        for (int i = 0; i < batch; ++i)
+            p.debugger->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) { ++done; });
+        while (done < batch) p.io.run_one();
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * batch * 4000));
+    state.counters["packets/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+
+long resident_kib() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss;
+}
+
+// Many session pairs on one io_context and one thread, all exchanging at once.
+void BM_ManySessions(benchmark::State& state) {
+    const int pairs = static_cast<int>(state.range(0));
+    asio::io_context io;
+    std::vector<std::shared_ptr<net::session>> debuggers, targets;
+    const long before = resident_kib();
+    for (int i = 0; i < pairs; ++i) {
+        std::error_code ec;
+        auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
+        if (ec) {
+            state.SkipWithError(("listener: " + ec.message()).c_str());
+            return;
+        }
+        auto c = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
+        targets.push_back(net::session::create(std::move(l), {.role = role::target}));
+        debuggers.push_back(net::session::create(std::move(c), {.role = role::debugger}));
+        targets.back()->start();
+        debuggers.back()->start();
+    }
+    std::function<void(std::size_t)> receive = [&](std::size_t i) {
+        targets[i]->async_receive([&, i](std::error_code ec, net::received_packet) {
+            if (!ec) receive(i);
+        });
+    };
+    for (std::size_t i = 0; i < targets.size(); ++i) receive(i);
+    const bytes body(256, 0x11);
+    std::size_t completed = 0;
+    for (auto _ : state) {
+        completed = 0;
+        for (auto& d : debuggers)
+            d->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) { ++completed; });
+        while (completed < debuggers.size()) io.run_one();
+    }
+    state.counters["packets/s"] = benchmark::Counter(static_cast<double>(state.iterations() * debuggers.size()),
+                                                     benchmark::Counter::kIsRate);
+    state.counters["KiB/session"] = static_cast<double>(resident_kib() - before) / (2.0 * pairs);
+    for (auto& s : debuggers) s->close();
+    for (auto& s : targets) s->close();
+    io.run_for(std::chrono::milliseconds(50));
+}
+
+BENCHMARK(BM_SessionRoundTrip)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_RawPingPong)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_RawAsyncPingPong)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_SessionBulk)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_ManySessions)->Arg(1000)->Iterations(20);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // 1000 session pairs need about 4000 descriptors.
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    kdcom::bench::ratio_reporter reporter({
+        {"BM_SessionRoundTrip/0", "BM_RawPingPong/0"},
+        {"BM_SessionRoundTrip/1", "BM_RawPingPong/1"},
+        {"BM_SessionRoundTrip/0", "BM_RawAsyncPingPong/0"},
+        {"BM_SessionRoundTrip/1", "BM_RawAsyncPingPong/1"},
+    });
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    ::unlink(socket_path.c_str());
+    return 0;
+}
