@@ -1,13 +1,16 @@
 #include "kdcom/net/open_link.hpp"
 
 #include "kdcom/net/fifo_link.hpp"
+#include "kdcom/net/rate_limited_link.hpp"
 #include "kdcom/net/serial_link.hpp"
 #include "kdcom/net/socket_link.hpp"
 
 namespace kdcom::net {
 
-std::unique_ptr<link> open_link(const asio::any_io_executor& ex, const transport::address& a, role side,
-                                std::string& message) {
+namespace {
+
+std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const transport::address& a, role side,
+                                      std::string& message) {
     using transport::address_kind;
     std::error_code ec;
     std::unique_ptr<link> l;
@@ -27,6 +30,15 @@ std::unique_ptr<link> open_link(const asio::any_io_executor& ex, const transport
         return nullptr;
     }
     if (!l) message = "cannot listen on " + a.to_string() + ": " + ec.message();
+    return l;
+}
+
+}  // namespace
+
+std::unique_ptr<link> open_link(const asio::any_io_executor& ex, const transport::address& a, role side,
+                                std::string& message) {
+    auto l = open_plain_link(ex, a, side, message);
+    if (l && a.line_rate > 0) return std::make_unique<rate_limited_link>(std::move(l), a.line_rate);
     return l;
 }
 

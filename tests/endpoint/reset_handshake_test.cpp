@@ -131,6 +131,16 @@ TEST(ResetHandshake, TheSameResetIdIsAnsweredAgainAfterTheStaleWindow) {
     EXPECT_EQ(count_resets(t.written()), 1u);
 }
 
+TEST(ResetHandshake, OnANewStreamTheSameResetIdIsAnsweredAtOnce) {
+    endpoint_harness t(target_config());
+    t.receive_reset(0);
+    t.receive_data(packet_type::state_manipulate, id0, manipulate());
+    t.written();
+    t.ep.discard_input();  // the old debugger's connection went away; a new one arrived
+    t.receive_reset(0);
+    EXPECT_EQ(count_resets(t.written()), 1u);
+}
+
 TEST(ResetHandshake, ADebuggerIgnoresResetsOutsideItsHandshakeSoTheyCannotBounce) {
     endpoint_harness d(debugger_config());
     d.start();

@@ -20,6 +20,7 @@
 #include "kdcom/net/serial_link.hpp"
 #include "kdcom/net/session.hpp"
 #include "kdcom/net/socket_link.hpp"
+#include "support/decode_helpers.hpp"
 
 namespace kdcom::test {
 

@@ -82,9 +82,11 @@ TEST(Address, SharedMemory) {
 }
 
 TEST(Address, CommonOptions) {
-    const auto a = parse_ok("unix:///tmp/kd.sock?resets=0&reconnect");
+    const auto a = parse_ok("unix:///tmp/kd.sock?resets=0&reconnect&rate=115200");
     EXPECT_EQ(a.send_resets, false);
     EXPECT_TRUE(a.reconnect);
+    EXPECT_EQ(a.line_rate, 115200u);
+    EXPECT_NE(parse_error("tcp://h:1?rate=fast").find("bits per second"), std::string::npos);
     EXPECT_FALSE(parse_ok("tcp://h:1").send_resets.has_value());
 }
 
@@ -114,7 +116,8 @@ TEST(Address, ToStringRoundTrips) {
     for (std::string_view text :
          {"tcp://h:1", "tcp-listen://127.0.0.1:9000", "unix:///a/b", "unix-listen:///a/b?reconnect",
           "fifo:///x", R"(pipe:\\.\pipe\n?resets=0)", R"(pipe-listen:\\.\pipe\n)",
-          "serial:///dev/ttyS1?baud=9600&data=8&parity=odd&stop=1.5&flow=software&resets=1", "shm://n"}) {
+          "serial:///dev/ttyS1?baud=9600&data=8&parity=odd&stop=1.5&flow=software&resets=1", "shm://n",
+          "tcp://h:2?reconnect&rate=115200"}) {
         const auto a = parse_ok(text);
         EXPECT_EQ(parse_ok(a.to_string()), a) << text << " -> " << a.to_string();
     }

@@ -99,11 +99,14 @@ public:
 
     // Forgets input that belongs to a stream that is gone (a half-read frame, bytes not yet
     // decoded), so that the next stream's bytes do not join it. Call between streams, after the
-    // previous input's events were drained.
+    // previous input's events were drained. A target also forgets the RESET it answered last: a
+    // new stream cannot carry stale repeats of it, so the new peer's RESET is answered at once even
+    // if it uses the same id (as every WinDbg does).
     void discard_input() {
         stats_.bytes_discarded += decoder_.discard_input();
         breakin_undecided_ = false;
         input_ = {};
+        answered_reset_ = false;
     }
 
     // The passage of time: runs whatever timers are due (retransmission, RESET repeats, a packet

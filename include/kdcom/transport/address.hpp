@@ -10,8 +10,9 @@
 //   serial:///dev/ttyS0?baud=115200&data=8&parity=none&stop=1&flow=none
 //   shm://NAME                    guest shared memory
 //
-// Any URI form also takes `?resets=0` (do not run the reset handshake, like WinDbg's resets=0) and
-// `?reconnect` (on disconnect, wait for or re-establish the link), joined with '&'.
+// Any URI form also takes `?resets=0` (do not run the reset handshake, like WinDbg's resets=0),
+// `?reconnect` (on disconnect, wait for or re-establish the link) and `?rate=115200` (pace what is
+// written like a serial line of that many bits per second), joined with '&'.
 //
 // The strings kernel debugger users already type are accepted too:
 //   com:pipe,port=\\.\pipe\com_1,resets=0,reconnect     -> pipe:\\.\pipe\com_1?resets=0&reconnect
@@ -60,6 +61,7 @@ struct address {
     serial_settings serial;
     std::optional<bool> send_resets;  // resets=0/1 given; otherwise the role's default
     bool reconnect = false;
+    unsigned line_rate = 0;  // rate=BPS: pace writes like a serial line of that speed (0: off)
 
     friend bool operator==(const address&, const address&) = default;
 
@@ -196,6 +198,15 @@ inline bool apply_common_option(address& a, std::string_view key, std::optional<
             return false;
         }
         a.send_resets = *value == "1";
+        return true;
+    }
+    if (key == "rate") {
+        const auto n = parse_number(value.value_or(""), 100'000'000);
+        if (!n || *n < 300) {
+            error = "rate must be a line speed in bits per second, at least 300";
+            return false;
+        }
+        a.line_rate = static_cast<unsigned>(*n);
         return true;
     }
     if (key == "reconnect") {
@@ -436,6 +447,7 @@ inline std::string address::to_string() const {
     std::string options;
     if (send_resets) options += std::string("resets=") + (*send_resets ? "1" : "0");
     if (reconnect) options += std::string(options.empty() ? "" : "&") + "reconnect";
+    if (line_rate) options += std::string(options.empty() ? "" : "&") + "rate=" + std::to_string(line_rate);
     if (!options.empty()) s += (s.find('?') == std::string::npos ? "?" : "&") + options;
     return s;
 }
