@@ -84,21 +84,10 @@ void BM_SessionRoundTrip(benchmark::State& state) {
                                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-// The same exchange with no protocol: 4017 bytes one way, 16 back, blocking calls on a socket pair
-// of the same kind.
-void BM_RawPingPong(benchmark::State& state) {
-    asio::io_context io;
-    const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
-    bytes in(frame.size()), ack_in(16);
-    auto exchange = [&](auto& a, auto& b) {
-        for (auto _ : state) {
-            asio::write(a, asio::buffer(frame));
-            asio::read(b, asio::buffer(in));
-            asio::write(b, asio::buffer(ack));
-            asio::read(a, asio::buffer(ack_in));
-        }
-    };
-    if (state.range(0) == tcp) {
+// Calls `exchange(a, b)` with two connected sockets of the given kind.
+template <class Exchange>
+void with_socket_pair(asio::io_context& io, transport t, Exchange&& exchange) {
+    if (t == tcp) {
         asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
         asio::ip::tcp::socket a(io), b(io);
         a.connect(acceptor.local_endpoint());
@@ -111,6 +100,22 @@ void BM_RawPingPong(benchmark::State& state) {
         asio::local::connect_pair(a, b);
         exchange(a, b);
     }
+}
+
+// The same exchange with no protocol: 4017 bytes one way, 16 back, blocking calls on a socket pair
+// of the same kind.
+void BM_RawPingPong(benchmark::State& state) {
+    asio::io_context io;
+    const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
+    bytes in(frame.size()), ack_in(16);
+    with_socket_pair(io, static_cast<transport>(state.range(0)), [&](auto& a, auto& b) {
+        for (auto _ : state) {
+            asio::write(a, asio::buffer(frame));
+            asio::read(b, asio::buffer(in));
+            asio::write(b, asio::buffer(ack));
+            asio::read(a, asio::buffer(ack_in));
+        }
+    });
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
     state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
                                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
@@ -123,7 +128,7 @@ void BM_RawAsyncPingPong(benchmark::State& state) {
     auto work = asio::make_work_guard(io);  // between exchanges nothing is pending
     const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
     bytes in(frame.size()), ack_in(16);
-    auto exchange = [&](auto& a, auto& b) {
+    with_socket_pair(io, static_cast<transport>(state.range(0)), [&](auto& a, auto& b) {
         for (auto _ : state) {
             int steps = 0;
             asio::async_write(a, asio::buffer(frame), [&](std::error_code, std::size_t) { ++steps; });
@@ -133,20 +138,7 @@ void BM_RawAsyncPingPong(benchmark::State& state) {
             });
             while (steps < 3) io.run_one();
         }
-    };
-    if (state.range(0) == tcp) {
-        asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-        asio::ip::tcp::socket a(io), b(io);
-        a.connect(acceptor.local_endpoint());
-        acceptor.accept(b);
-        a.set_option(asio::ip::tcp::no_delay(true));
-        b.set_option(asio::ip::tcp::no_delay(true));
-        exchange(a, b);
-    } else {
-        asio::local::stream_protocol::socket a(io), b(io);
-        asio::local::connect_pair(a, b);
-        exchange(a, b);
-    }
+    });
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
     state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
                                                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);

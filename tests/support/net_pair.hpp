@@ -16,6 +16,7 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/write.hpp>
 
+#include "kdcom/net/asio_byte_stream.hpp"
 #include "kdcom/net/fifo_link.hpp"
 #include "kdcom/net/serial_link.hpp"
 #include "kdcom/net/session.hpp"
@@ -54,25 +55,8 @@ class descriptor_link final : public net::link {
 public:
     descriptor_link(asio::any_io_executor ex, int fd) : executor_(std::move(ex)), fd_(fd) {}
     void async_open(stream_handler handler) override {
-        class stream final : public net::byte_stream {
-        public:
-            stream(asio::any_io_executor ex, int fd) : d_(ex, ::dup(fd)) {}
-            void async_read_some(std::span<std::uint8_t> b, io_handler h) override {
-                d_.async_read_some(asio::buffer(b.data(), b.size()), std::move(h));
-            }
-            void async_write(std::span<const std::uint8_t> b, io_handler h) override {
-                asio::async_write(d_, asio::buffer(b.data(), b.size()), std::move(h));
-            }
-            void close() override {
-                std::error_code ignored;
-                d_.close(ignored);
-            }
-            std::string describe() const override { return "pty master"; }
-
-        private:
-            asio::posix::stream_descriptor d_;
-        };
-        handler({}, std::make_unique<stream>(executor_, fd_));
+        handler({}, std::make_unique<net::asio_byte_stream<asio::posix::stream_descriptor>>(
+                        asio::posix::stream_descriptor(executor_, ::dup(fd_)), "pty master"));
     }
     void close() override {}
     std::string describe() const override { return "pty master"; }

@@ -3,33 +3,11 @@
 #include <cctype>
 
 #include <asio/serial_port.hpp>
-#include <asio/write.hpp>
+
+#include "kdcom/net/asio_byte_stream.hpp"
 
 namespace kdcom::net {
 namespace {
-
-class serial_stream final : public byte_stream {
-public:
-    serial_stream(asio::serial_port port, std::string description)
-        : port_(std::move(port)), description_(std::move(description)) {}
-    ~serial_stream() override { close(); }
-
-    void async_read_some(std::span<std::uint8_t> buffer, io_handler handler) override {
-        port_.async_read_some(asio::buffer(buffer.data(), buffer.size()), std::move(handler));
-    }
-    void async_write(std::span<const std::uint8_t> bytes, io_handler handler) override {
-        asio::async_write(port_, asio::buffer(bytes.data(), bytes.size()), std::move(handler));
-    }
-    void close() override {
-        std::error_code ignored;
-        port_.close(ignored);
-    }
-    std::string describe() const override { return description_; }
-
-private:
-    asio::serial_port port_;
-    std::string description_;
-};
 
 std::error_code apply(asio::serial_port& port, const transport::serial_settings& s) {
     using sp = asio::serial_port_base;
@@ -72,7 +50,7 @@ public:
             handler(ec, nullptr);
             return;
         }
-        handler({}, std::make_unique<serial_stream>(std::move(port), describe()));
+        handler({}, std::make_unique<asio_byte_stream<asio::serial_port>>(std::move(port), describe()));
     }
     void close() override {}
     std::string describe() const override {

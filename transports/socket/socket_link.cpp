@@ -1,6 +1,8 @@
 // Stream-socket links: one implementation over Asio's protocol types (tcp, local::stream_protocol).
 #include "kdcom/net/socket_link.hpp"
 
+#include "kdcom/net/asio_byte_stream.hpp"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,42 +11,22 @@
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
-#include <asio/write.hpp>
 
 namespace kdcom::net {
 namespace {
 
-// A connected socket. When it closes it clears its listener's "attached" mark, so the listener
-// accepts the next peer.
+// A connected socket; while it is open, its listener's "attached" mark is set.
 template <class Protocol>
-class socket_stream final : public byte_stream {
-public:
-    using socket_type = typename Protocol::socket;
-
-    socket_stream(socket_type socket, std::string description, std::shared_ptr<bool> attached = {})
-        : socket_(std::move(socket)), description_(std::move(description)), attached_(std::move(attached)) {
-        if (attached_) *attached_ = true;
+std::unique_ptr<byte_stream> make_socket_stream(typename Protocol::socket socket, std::string description,
+                                                std::shared_ptr<bool> attached = {}) {
+    std::function<void()> on_close;
+    if (attached) {
+        *attached = true;
+        on_close = [attached] { *attached = false; };
     }
-    ~socket_stream() override { close(); }
-
-    void async_read_some(std::span<std::uint8_t> buffer, io_handler handler) override {
-        socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()), std::move(handler));
-    }
-    void async_write(std::span<const std::uint8_t> bytes, io_handler handler) override {
-        asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), std::move(handler));
-    }
-    void close() override {
-        std::error_code ignored;
-        socket_.close(ignored);
-        if (attached_) *attached_ = false;
-    }
-    std::string describe() const override { return description_; }
-
-private:
-    socket_type socket_;
-    std::string description_;
-    std::shared_ptr<bool> attached_;
-};
+    return std::make_unique<asio_byte_stream<typename Protocol::socket>>(std::move(socket), std::move(description),
+                                                                         std::move(on_close));
+}
 
 std::string describe_endpoint(const asio::ip::tcp::endpoint& e) {
     const auto a = e.address();
@@ -116,7 +98,7 @@ private:
         std::error_code ec;
         const auto peer = socket.remote_endpoint(ec);
         std::string who = ec ? std::string("peer") : describe_endpoint(peer);
-        handler({}, std::make_unique<socket_stream<Protocol>>(std::move(socket), std::move(who), s.attached));
+        handler({}, make_socket_stream<Protocol>(std::move(socket), std::move(who), s.attached));
     }
 
     static void accept_next(std::shared_ptr<state> sp) {
@@ -165,7 +147,7 @@ public:
                 return;
             }
             tune(*socket);
-            handler({}, std::make_unique<socket_stream<Protocol>>(std::move(*socket), d));
+            handler({}, make_socket_stream<Protocol>(std::move(*socket), d));
         });
     }
     void close() override {
