@@ -1,0 +1,116 @@
+// One single-producer/single-consumer ring of the guest shared-memory region (layout.h), for
+// either end. The region is shared with a guest that may be buggy or hostile and may write any
+// byte at any time, so:
+// - each side keeps its own counter privately and only ever stores it to the region; it never
+//   reads its own counter back;
+// - the other side's counter and each message header are read once, copied, and validated
+//   (no double fetch); a payload is copied out once, then handed over;
+// - anything inconsistent (more bytes claimed than the ring holds, a length over the limit or
+//   beyond what was published, an unknown kind) is reported as `corrupt` and nothing is consumed.
+// No allocation; no waiting (the doorbell is the transport's business).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+
+#include "kdcom/shm/layout.h"
+
+namespace kdcom::shm {
+
+enum class ring_status { ok, empty, full, too_large, corrupt };
+
+class ring {
+public:
+    // `data` holds `size` bytes (a power of two, at least 4096); `counters` lives in the region.
+    ring(kdcom_shm_ring_counters* counters, std::uint8_t* data, std::uint32_t size, std::uint32_t max_message) noexcept
+        : counters_(counters), data_(data), size_(size), max_message_(max_message) {}
+
+    static constexpr std::uint32_t header_size = sizeof(kdcom_shm_message_header);
+
+    static constexpr std::uint32_t footprint(std::uint32_t payload) noexcept {
+        return (header_size + payload + KDCOM_SHM_ALIGN - 1) & ~(KDCOM_SHM_ALIGN - 1);
+    }
+
+    // Producer: appends one message. full: not enough room now; too_large: never fits.
+    ring_status write(std::uint16_t kind, std::span<const std::uint8_t> payload) noexcept {
+        if (payload.size() > max_message_ || footprint(static_cast<std::uint32_t>(payload.size())) > size_)
+            return ring_status::too_large;
+        const std::uint32_t tail = load(counters_->tail);  // the consumer's: read once
+        const std::uint32_t used = head_ - tail;
+        if (used > size_ || !aligned(head_)) return ring_status::corrupt;
+        const std::uint32_t total = footprint(static_cast<std::uint32_t>(payload.size()));
+        if (size_ - used < total) return ring_status::full;
+        const kdcom_shm_message_header h{static_cast<std::uint32_t>(payload.size()), kind, 0};
+        const std::uint32_t offset = head_ & (size_ - 1);
+        std::memcpy(data_ + offset, &h, header_size);  // never wraps: offset and size are multiples of 8
+        copy_in((offset + header_size) & (size_ - 1), payload);
+        head_ += total;
+        store(counters_->head, head_);
+        return ring_status::ok;
+    }
+
+    // Consumer: copies the next message's payload into `buffer` (at least max_message bytes) and
+    // sets `kind` and `length`. Nothing is consumed unless it returns ok.
+    ring_status read(std::span<std::uint8_t> buffer, std::uint16_t& kind, std::size_t& length) noexcept {
+        const std::uint32_t head = load(counters_->head);  // the producer's: read once
+        const std::uint32_t used = head - tail_;
+        // A counter taken from the region by resynchronise() may be anything: a misaligned one
+        // would put a header across the end of the ring.
+        if (!aligned(tail_)) return ring_status::corrupt;
+        if (used == 0) return ring_status::empty;
+        if (used > size_ || used < header_size || !aligned(used)) return ring_status::corrupt;
+        const std::uint32_t offset = tail_ & (size_ - 1);
+        kdcom_shm_message_header h;
+        std::memcpy(&h, data_ + offset, header_size);  // one fetch; only the copy is used below
+        if (h.length > max_message_ || h.length > buffer.size() || footprint(h.length) > used ||
+            h.kind == 0 || h.kind > KDCOM_SHM_KD_PDU)
+            return ring_status::corrupt;
+        copy_out((offset + header_size) & (size_ - 1), buffer.first(h.length));
+        kind = h.kind;
+        length = h.length;
+        tail_ += footprint(h.length);
+        store(counters_->tail, tail_);
+        return ring_status::ok;
+    }
+
+    // Starts over from the counters the region holds now (after the guest re-initialised it).
+    void resynchronise() noexcept {
+        head_ = load(counters_->head);
+        tail_ = load(counters_->tail);
+    }
+
+    std::uint32_t size() const noexcept { return size_; }
+
+private:
+    static constexpr bool aligned(std::uint32_t v) noexcept { return (v & (KDCOM_SHM_ALIGN - 1)) == 0; }
+
+    static std::uint32_t load(std::uint32_t& shared) noexcept {
+        return std::atomic_ref<std::uint32_t>(shared).load(std::memory_order_acquire);
+    }
+    static void store(std::uint32_t& shared, std::uint32_t v) noexcept {
+        std::atomic_ref<std::uint32_t>(shared).store(v, std::memory_order_release);
+    }
+
+    void copy_in(std::uint32_t offset, std::span<const std::uint8_t> bytes) noexcept {
+        const std::size_t first = std::min<std::size_t>(bytes.size(), size_ - offset);
+        if (first) std::memcpy(data_ + offset, bytes.data(), first);
+        if (bytes.size() > first) std::memcpy(data_, bytes.data() + first, bytes.size() - first);
+    }
+    void copy_out(std::uint32_t offset, std::span<std::uint8_t> out) noexcept {
+        const std::size_t first = std::min<std::size_t>(out.size(), size_ - offset);
+        if (first) std::memcpy(out.data(), data_ + offset, first);
+        if (out.size() > first) std::memcpy(out.data() + first, data_, out.size() - first);
+    }
+
+    kdcom_shm_ring_counters* counters_;
+    std::uint8_t* data_;
+    std::uint32_t size_;
+    std::uint32_t max_message_;
+    std::uint32_t head_ = 0;  // producer's private copy
+    std::uint32_t tail_ = 0;  // consumer's private copy
+};
+
+}  // namespace kdcom::shm

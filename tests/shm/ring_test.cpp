@@ -1,0 +1,179 @@
+// The shared-memory ring: messages of every size in order through wrap-around, full and
+// too-large, and a hostile region (bad counters, bad lengths, a thread scribbling over everything)
+// that never causes an out-of-bounds access, a hang, or a message that was not written whole.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "kdcom/shm/layout.h"
+#include "kdcom/shm/ring.hpp"
+
+namespace {
+using namespace kdcom::shm;
+using bytes = std::vector<std::uint8_t>;
+
+static_assert(sizeof(kdcom_shm_ring_counters) == 128);
+static_assert(sizeof(kdcom_shm_header) == 64 + 2 * 128, "the C layout is part of the guest ABI");
+static_assert(sizeof(kdcom_shm_message_header) == 8);
+
+struct region {
+    explicit region(std::uint32_t ring_size = 4096, std::uint32_t max_message = 4096 + 64)
+        : memory(KDCOM_SHM_REGION_SIZE(ring_size) + 64), size(ring_size), max(max_message) {
+        header()->magic = KDCOM_SHM_MAGIC;
+        header()->ring_size = ring_size;
+    }
+    kdcom_shm_header* header() { return reinterpret_cast<kdcom_shm_header*>(base()); }
+    std::uint8_t* base() { return reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(memory.data()) + 63) & ~std::uintptr_t{63}); }
+    std::uint8_t* data(int ring) { return base() + sizeof(kdcom_shm_header) + static_cast<std::size_t>(ring) * size; }
+    ring producer(int r = 0) { return ring(&header()->rings[r], data(r), size, max); }
+    ring consumer(int r = 0) { return ring(&header()->rings[r], data(r), size, max); }
+
+    std::vector<std::uint8_t> memory;
+    std::uint32_t size, max;
+};
+
+bytes pattern(std::size_t n, std::uint8_t seed) {
+    bytes b(n);
+    for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(seed + i * 13);
+    return b;
+}
+
+TEST(ShmRing, MessagesOfEverySizeArriveWholeAndInOrderThroughWrapAround) {
+    region r;
+    auto p = r.producer();
+    auto c = r.consumer();
+    bytes out(r.max);
+    std::mt19937 rng(3);
+    for (int i = 0; i < 5000; ++i) {
+        const bytes msg = pattern(rng() % 1500, static_cast<std::uint8_t>(i));
+        ASSERT_EQ(p.write(KDCOM_SHM_KDCOM_BYTES, msg), ring_status::ok) << i;
+        std::uint16_t kind = 0;
+        std::size_t length = 0;
+        ASSERT_EQ(c.read(out, kind, length), ring_status::ok) << i;
+        ASSERT_EQ(kind, KDCOM_SHM_KDCOM_BYTES);
+        ASSERT_EQ(bytes(out.begin(), out.begin() + static_cast<long>(length)), msg) << i;
+    }
+    std::uint16_t kind;
+    std::size_t length;
+    EXPECT_EQ(c.read(out, kind, length), ring_status::empty);
+}
+
+TEST(ShmRing, AFullRingRefusesUntilTheConsumerCatchesUp) {
+    region r;
+    auto p = r.producer();
+    auto c = r.consumer();
+    const bytes msg = pattern(1000, 1);
+    int written = 0;
+    while (p.write(KDCOM_SHM_KD_PDU, msg) == ring_status::ok) ++written;
+    EXPECT_EQ(written, 4) << "4096 bytes hold four 1008-byte messages";
+    EXPECT_EQ(p.write(KDCOM_SHM_KD_PDU, msg), ring_status::full);
+    bytes out(r.max);
+    std::uint16_t kind;
+    std::size_t length;
+    ASSERT_EQ(c.read(out, kind, length), ring_status::ok);
+    EXPECT_EQ(p.write(KDCOM_SHM_KD_PDU, msg), ring_status::ok);
+}
+
+TEST(ShmRing, AMessageThatCanNeverFitIsTooLarge) {
+    region r(4096, 8000);
+    auto p = r.producer();
+    EXPECT_EQ(p.write(KDCOM_SHM_KD_PDU, bytes(4090)), ring_status::too_large) << "bigger than the ring";
+    region small_limit(4096, 100);
+    auto q = small_limit.producer();
+    EXPECT_EQ(q.write(KDCOM_SHM_KD_PDU, bytes(101)), ring_status::too_large) << "bigger than max_message";
+}
+
+TEST(ShmRing, ACounterClaimingMoreThanTheRingHoldsIsCorrupt) {
+    region r;
+    auto c = r.consumer();
+    r.header()->rings[0].head = 5000;  // the guest says 5000 bytes are waiting in a 4096-byte ring
+    bytes out(r.max);
+    std::uint16_t kind;
+    std::size_t length;
+    EXPECT_EQ(c.read(out, kind, length), ring_status::corrupt);
+    auto p = r.producer();
+    r.header()->rings[0].tail = 0xFFFFE000u;  // the guest's tail: 8192 bytes behind our head, in a 4096-byte ring
+    EXPECT_EQ(p.write(KDCOM_SHM_KD_PDU, bytes(8)), ring_status::corrupt);
+}
+
+TEST(ShmRing, AMisalignedCounterTakenFromTheRegionIsCorruptNotAnOverrun) {
+    // Found by the shm_ring fuzzer: resynchronise() adopts whatever the region holds.
+    region r;
+    r.header()->rings[0].tail = 4093;
+    r.header()->rings[0].head = 4093 + 16;
+    auto c = r.consumer();
+    c.resynchronise();
+    bytes out(r.max);
+    std::uint16_t kind;
+    std::size_t length;
+    EXPECT_EQ(c.read(out, kind, length), ring_status::corrupt);
+    auto p = r.producer();
+    p.resynchronise();
+    EXPECT_EQ(p.write(KDCOM_SHM_KD_PDU, bytes(8)), ring_status::corrupt);
+}
+
+TEST(ShmRing, ALengthBeyondWhatWasPublishedOrAllowedIsCorruptAndNothingIsConsumed) {
+    region r;
+    auto p = r.producer();
+    auto c = r.consumer();
+    ASSERT_EQ(p.write(KDCOM_SHM_KD_PDU, pattern(16, 2)), ring_status::ok);
+    kdcom_shm_message_header h;
+    std::memcpy(&h, r.data(0), sizeof h);
+    h.length = 3000;  // more than the 24 bytes published
+    std::memcpy(r.data(0), &h, sizeof h);
+    bytes out(r.max);
+    std::uint16_t kind;
+    std::size_t length;
+    EXPECT_EQ(c.read(out, kind, length), ring_status::corrupt);
+    h.length = 16;
+    h.kind = 77;  // no such kind
+    std::memcpy(r.data(0), &h, sizeof h);
+    EXPECT_EQ(c.read(out, kind, length), ring_status::corrupt);
+    h.kind = KDCOM_SHM_KD_PDU;
+    std::memcpy(r.data(0), &h, sizeof h);
+    EXPECT_EQ(c.read(out, kind, length), ring_status::ok) << "nothing was consumed by the failed reads";
+}
+
+TEST(ShmRing, AThreadScribblingOverTheRegionNeverCausesAnOutOfBoundsReadOrAHang) {
+    region r;
+    auto c = r.consumer();
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> scribbles{0};
+    std::thread scribbler([&] {
+        std::mt19937 rng(9);
+        auto* words = reinterpret_cast<std::uint32_t*>(r.base());
+        const std::size_t count = KDCOM_SHM_REGION_SIZE(r.size) / 4;
+        while (!stop.load(std::memory_order_relaxed)) {
+            std::atomic_ref<std::uint32_t>(words[rng() % count]).store(static_cast<std::uint32_t>(rng()), std::memory_order_relaxed);
+            scribbles.fetch_add(1, std::memory_order_relaxed);
+        }
+    });
+    bytes out(r.max);
+    std::size_t ok = 0, corrupt = 0, empty = 0;
+    // Read while a million random words land on the region (every read returns: no hang).
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (scribbles.load(std::memory_order_relaxed) < 1'000'000 && std::chrono::steady_clock::now() < give_up) {
+        std::uint16_t kind = 0;
+        std::size_t length = 0;
+        switch (c.read(out, kind, length)) {
+        case ring_status::ok:
+            ++ok;
+            ASSERT_LE(length, out.size());
+            ASSERT_TRUE(kind == KDCOM_SHM_KDCOM_BYTES || kind == KDCOM_SHM_KD_PDU);
+            break;
+        case ring_status::corrupt: ++corrupt; c.resynchronise(); break;
+        case ring_status::empty: ++empty; break;
+        default: FAIL() << "a consumer never reports full or too_large";
+        }
+    }
+    stop = true;
+    scribbler.join();
+    EXPECT_GE(scribbles.load(), 1'000'000u);
+    EXPECT_GT(corrupt, 0u) << "the scribbling was noticed";
+    EXPECT_GT(ok + corrupt + empty, 0u);
+}
+}  // namespace
