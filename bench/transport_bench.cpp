@@ -69,6 +69,13 @@ struct pair {
     }
 };
 
+// Bytes per second, and microseconds per round trip (one iteration is one round trip).
+void report_round_trips(benchmark::State& state, std::size_t bytes_per_trip) {
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes_per_trip));
+    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 const std::string socket_path = "/tmp/kdcom-bench-" + std::to_string(::getpid()) + ".sock";
 
 void BM_SessionRoundTrip(benchmark::State& state) {
@@ -79,9 +86,7 @@ void BM_SessionRoundTrip(benchmark::State& state) {
         p.debugger->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) { done = true; });
         while (!done) p.io.run_one();
     }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * wire::data_packet_size(4000)));
-    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
-                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    report_round_trips(state, wire::data_packet_size(4000));
 }
 
 // Calls `exchange(a, b)` with two connected sockets of the given kind.
@@ -116,9 +121,7 @@ void BM_RawPingPong(benchmark::State& state) {
             asio::read(a, asio::buffer(ack_in));
         }
     });
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
-    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
-                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    report_round_trips(state, frame.size());
 }
 
 // The same raw exchange through Asio's asynchronous operations on one io_context: the event-loop
@@ -139,9 +142,7 @@ void BM_RawAsyncPingPong(benchmark::State& state) {
             while (steps < 3) io.run_one();
         }
     });
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
-    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
-                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    report_round_trips(state, frame.size());
 }
 
 // As above, but with each read already waiting when the bytes arrive, as in any server (and in a
@@ -164,9 +165,7 @@ void BM_RawAsyncPendingPingPong(benchmark::State& state) {
             while (steps < 3) io.run_one();
         }
     });
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
-    state.counters["us/round trip"] = benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
-                                                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    report_round_trips(state, frame.size());
 }
 
 // Throughput: 4000-byte packets one way, as fast as stop-and-wait allows.

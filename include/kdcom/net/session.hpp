@@ -13,8 +13,8 @@
 // executor (the io_context's thread, or its strand). Many sessions may share one io_context.
 // The blocking calls wait for the io_context to run on another thread.
 //
-// Links: when the stream ends (the peer went away), the session opens its link again, after a
-// growing delay for a client (reconnect) or at once for a listener (the next peer). A debugger
+// Links: when the stream ends (the peer went away), the session opens its link again after a
+// growing delay (a client reconnects; a listener accepts the next peer). A debugger
 // session then runs the reset handshake; a target session answers the new debugger's. The send
 // in progress is kept and sent again. Without `reconnect`, the session closes instead.
 #pragma once
