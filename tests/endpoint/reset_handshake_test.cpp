@@ -78,6 +78,17 @@ TEST(ResetHandshake, ATargetAnswersResetsIdsAndResendsItsPendingPacketWithTheIni
     EXPECT_EQ(t.received_bodies.size(), 2u);
 }
 
+TEST(ResetHandshake, APacketSentAgainAfterAResetCountsAsARetransmission) {
+    endpoint_harness t(target_config());
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.receive_reset(0);
+    EXPECT_EQ(t.ep.stats().packets_sent, 1u);
+    EXPECT_EQ(t.ep.stats().retransmissions, 1u);
+    t.receive_ack(id0);
+    ASSERT_EQ(t.completions.size(), 1u);
+    EXPECT_EQ(t.completions[0].attempts, 2u) << "it went on the wire twice";
+}
+
 TEST(ResetHandshake, ResetIdsOfAnyValueAreAnswered) {
     for (std::uint32_t id : {0u, 0xDEADBEEFu, 0x80800001u, 0x0005F863u, 0x00008080u}) {
         endpoint_harness t(target_config());

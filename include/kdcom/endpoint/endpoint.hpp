@@ -142,6 +142,7 @@ public:
                                                         frame_size_ - wire::data_packet_size(0));
         send_droppable_ = is_droppable(type, body, config_.trace_io_droppable);
         attempts_ = 0;
+        transmissions_ = 0;
         reported_silent_ = false;
         if (!handshake_pending_) transmit_frame();  // else sent when the handshake completes
         return {};
@@ -366,9 +367,10 @@ private:
         events::transmit t;
         t.kind = events::transmit::what::data_packet;
         t.type = send_type_;
-        t.retransmission = attempts_ > 0;
+        t.retransmission = transmissions_ > 0;
         t.frame = std::span<const std::uint8_t>(frame_.get(), frame_size_);
-        ++(attempts_ > 0 ? stats_.retransmissions : stats_.packets_sent);
+        ++(transmissions_ > 0 ? stats_.retransmissions : stats_.packets_sent);
+        ++transmissions_;
         ++attempts_;
         ack_deadline_ = now_ + config_.ack_timeout;
         queue_transmit(t);
@@ -406,7 +408,7 @@ private:
         }
         sending_ = false;
         ack_deadline_.reset();
-        queue(events::send_completed{outcome, send_type_, attempts_});
+        queue(events::send_completed{outcome, send_type_, transmissions_});
     }
 
     // Starts over as a booting target does: our next packet carries INITIAL|SYNC, and we take the
@@ -552,7 +554,8 @@ private:
     bool sending_ = false;
     wire::packet_type send_type_ = wire::packet_type::unused;
     bool send_droppable_ = false;
-    unsigned attempts_ = 0;
+    unsigned attempts_ = 0;       // toward the retry limit; a reset starts the count again
+    unsigned transmissions_ = 0;  // times this packet went on the wire, resets included
     bool reported_silent_ = false;
     std::optional<timestamp> ack_deadline_;  // set while a sent packet awaits its ACK
     std::uint32_t next_id_ = wire::initial_packet_id;
