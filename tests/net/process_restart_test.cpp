@@ -29,6 +29,7 @@ struct peer_process {
     std::unique_ptr<asio::posix::stream_descriptor> out;
     asio::streambuf buffer;
     std::vector<std::uint32_t> sequences;
+    bool stopped = false;  // kill() drains the output itself; a read completed before it is moot
 
     peer_process(asio::io_context& io, const std::string& address) {
         int fds[2];
@@ -49,7 +50,7 @@ struct peer_process {
 
     void read_line() {
         asio::async_read_until(*out, buffer, '\n', [this](std::error_code ec, std::size_t) {
-            if (ec) return;
+            if (ec || stopped) return;
             std::istream in(&buffer);
             std::uint32_t s = 0;
             in >> s;
@@ -66,6 +67,7 @@ struct peer_process {
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
         pid = -1;
+        stopped = true;
         std::error_code ignored;
         out->cancel(ignored);
         out->non_blocking(false, ignored);
