@@ -3,6 +3,7 @@
 #include "kdcom/net/fifo_link.hpp"
 #include "kdcom/net/rate_limited_link.hpp"
 #include "kdcom/net/serial_link.hpp"
+#include "kdcom/net/shm_link.hpp"
 #include "kdcom/net/socket_link.hpp"
 
 namespace kdcom::net {
@@ -25,9 +26,13 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
     case address_kind::windows_pipe_listen:
         message = "Windows named pipes are not available in this build (use unix:// or tcp:// on POSIX)";
         return nullptr;
-    case address_kind::shared_memory:
-        message = "the shared-memory transport is not available in this build yet";
-        return nullptr;
+    case address_kind::shared_memory: {
+        shm_options options;
+        if (a.shm_ring_size) options.region.ring_size = a.shm_ring_size;
+        if (a.shm_guest) return make_shm_guest(ex, a.path, options);
+        l = make_shm_host(ex, a.path, options, ec);
+        break;
+    }
     }
     if (!l) message = "cannot listen on " + a.to_string() + ": " + ec.message();
     return l;

@@ -31,6 +31,12 @@ enum class errc {
     // Text input errors (hex dumps).
     invalid_hex_digit,  // a character that is neither a hex digit, whitespace nor a comment
     odd_hex_digits,     // a byte was left with only one hex digit
+
+    // Guest shared-memory errors (the region is written by a guest that may be hostile).
+    shm_incompatible_region,  // bad magic, unknown version, or sizes that do not fit the mapping
+    shm_corrupt_ring,         // counters or a message header the ring cannot hold
+    shm_unexpected_message,   // a message of a kind this channel does not carry
+    peer_stalled,             // the peer left no room to write for longer than allowed
 };
 
 // The category object. Its name is "kdcom"; messages are short English sentences without a
@@ -54,6 +60,11 @@ inline const std::error_category& error_category() noexcept {
             case errc::send_in_progress: return "a send is already in progress";
             case errc::invalid_hex_digit: return "invalid character in hex text";
             case errc::odd_hex_digits: return "odd number of hex digits";
+            case errc::shm_incompatible_region:
+                return "shared-memory region has a bad magic, an unknown version or impossible sizes";
+            case errc::shm_corrupt_ring: return "shared-memory ring is corrupt (counters or message header)";
+            case errc::shm_unexpected_message: return "unexpected message kind on this shared-memory channel";
+            case errc::peer_stalled: return "peer stalled: no room to write for too long";
             }
             return "unknown kdcom error";
         }

@@ -105,7 +105,7 @@ TEST_P(SessionOverTransport, APeerThatVanishesMidPacketComesBackAndTheSessionCom
 
 INSTANTIATE_TEST_SUITE_P(Transports, SessionOverTransport,
                          ::testing::Values(transport_kind::tcp, transport_kind::unix_socket, transport_kind::fifo,
-                                           transport_kind::serial_pty),
+                                           transport_kind::serial_pty, transport_kind::shm),
                          [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
 
 TEST(Session, CompletesThroughFuturesAndCoroutinesToo) {

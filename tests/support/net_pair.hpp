@@ -20,12 +20,13 @@
 #include "kdcom/net/fifo_link.hpp"
 #include "kdcom/net/serial_link.hpp"
 #include "kdcom/net/session.hpp"
+#include "kdcom/net/shm_link.hpp"
 #include "kdcom/net/socket_link.hpp"
 #include "support/decode_helpers.hpp"
 
 namespace kdcom::test {
 
-enum class transport_kind { tcp, unix_socket, fifo, serial_pty };
+enum class transport_kind { tcp, unix_socket, fifo, serial_pty, shm };
 
 inline std::string to_string(transport_kind k) {
     switch (k) {
@@ -33,6 +34,7 @@ inline std::string to_string(transport_kind k) {
     case transport_kind::unix_socket: return "unix";
     case transport_kind::fifo: return "fifo";
     case transport_kind::serial_pty: return "serial";
+    case transport_kind::shm: return "shm";
     }
     return "?";
 }
@@ -49,6 +51,12 @@ struct scratch_dir {
     }
     std::string path;
 };
+
+// A shared-memory name no other test process uses at the same time.
+inline std::string unique_shm_name() {
+    static int counter = 0;
+    return "test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
 
 // A link over a descriptor we already hold (the master side of a pseudo-terminal).
 class descriptor_link final : public net::link {
@@ -154,6 +162,14 @@ struct session_pair {
             target_link = net::make_fifo_link(io.get_executor(), dir.path + "/serial", role::target);
             debugger_inner = net::make_fifo_link(io.get_executor(), dir.path + "/serial", role::debugger);
             break;
+        case transport_kind::shm: {  // the target is the host side, as in the VMM bridge
+            const std::string name = unique_shm_name();
+            auto l = net::make_shm_host(io.get_executor(), name, {}, ec);
+            listener = l.get();
+            debugger_inner = net::make_shm_guest(io.get_executor(), name);
+            target_link = std::move(l);
+            break;
+        }
         case transport_kind::serial_pty: {
             int slave = -1;
             char name[256] = {};

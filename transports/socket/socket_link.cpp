@@ -15,15 +15,9 @@
 namespace kdcom::net {
 namespace {
 
-// A connected socket; while it is open, its listener's "attached" mark is set.
 template <class Protocol>
 std::unique_ptr<byte_stream> make_socket_stream(typename Protocol::socket socket, std::string description,
-                                                std::shared_ptr<bool> attached = {}) {
-    std::function<void()> on_close;
-    if (attached) {
-        *attached = true;
-        on_close = [attached] { *attached = false; };
-    }
+                                                std::function<void()> on_close = {}) {
     return std::make_unique<asio_byte_stream<typename Protocol::socket>>(std::move(socket), std::move(description),
                                                                          std::move(on_close));
 }
@@ -46,10 +40,20 @@ class socket_listener final : public listener {
 public:
     using acceptor_type = typename Protocol::acceptor;
     using socket_type = typename Protocol::socket;
+    using factory_type = std::function<std::unique_ptr<byte_stream>(socket_type, std::function<void()>, std::error_code&)>;
 
-    socket_listener(acceptor_type acceptor, std::string description, std::string unlink_on_close = {})
+    // `factory` turns an accepted socket into the stream handed out (by default, the socket itself).
+    socket_listener(acceptor_type acceptor, std::string description, std::string unlink_on_close = {},
+                    factory_type factory = {})
         : state_(std::make_shared<state>(std::move(acceptor))), description_(std::move(description)),
-          unlink_on_close_(std::move(unlink_on_close)) {}
+          unlink_on_close_(std::move(unlink_on_close)) {
+        state_->factory = factory ? std::move(factory) : [](socket_type socket, std::function<void()> on_close, std::error_code&) {
+            std::error_code ec;
+            const auto peer = socket.remote_endpoint(ec);
+            std::string who = ec ? std::string("peer") : describe_endpoint(peer);
+            return make_socket_stream<Protocol>(std::move(socket), std::move(who), std::move(on_close));
+        };
+    }
     ~socket_listener() override { close(); }
 
     void async_open(stream_handler handler) override {
@@ -91,14 +95,17 @@ private:
         std::optional<socket_type> waiting;  // accepted before anyone asked for it
         stream_handler pending;
         std::size_t refused = 0;
+        factory_type factory;
     };
 
+    // While the stream handed out is open, the "attached" mark is set.
     static void hand_over(state& s, socket_type socket, stream_handler handler) {
         tune(socket);
+        *s.attached = true;
         std::error_code ec;
-        const auto peer = socket.remote_endpoint(ec);
-        std::string who = ec ? std::string("peer") : describe_endpoint(peer);
-        handler({}, make_socket_stream<Protocol>(std::move(socket), std::move(who), s.attached));
+        auto stream = s.factory(std::move(socket), [attached = s.attached] { *attached = false; }, ec);
+        if (!stream) *s.attached = false;
+        handler(ec, std::move(stream));
     }
 
     static void accept_next(std::shared_ptr<state> sp) {
@@ -211,35 +218,43 @@ std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::str
         });
 }
 
-std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, const std::string& path, std::error_code& ec) {
+asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_executor& ex, const std::string& path,
+                                                          std::error_code& ec) {
     using stream = asio::local::stream_protocol;
+    stream::acceptor acceptor(ex);
     // A socket file left by a dead process refuses connections: remove it. One a live listener
     // answers on is somebody's session: leave it and report the address in use.
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             ec = std::make_error_code(std::errc::file_exists);
-            return nullptr;
+            return acceptor;
         }
         stream::socket probe(ex);
         std::error_code probe_ec;
         probe.connect(stream::endpoint(path), probe_ec);
         if (!probe_ec) {
             ec = std::make_error_code(std::errc::address_in_use);
-            return nullptr;
+            return acceptor;
         }
         ::unlink(path.c_str());
     }
-    stream::acceptor acceptor(ex);
     acceptor.open(stream(), ec);
-    if (ec) return nullptr;
+    if (ec) return acceptor;
     // Created with mode 0600: only this user may talk to the kernel debugger.
     const mode_t old_mask = ::umask(0177);
     acceptor.bind(stream::endpoint(path), ec);
     ::umask(old_mask);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    return acceptor;
+}
+
+std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, const std::string& path, std::error_code& ec,
+                                             unix_stream_factory factory) {
+    auto acceptor = bind_unix_acceptor(ex, path, ec);
     if (ec) return nullptr;
-    return std::make_unique<socket_listener<stream>>(std::move(acceptor), "listening on unix " + path, path);
+    return std::make_unique<socket_listener<asio::local::stream_protocol>>(
+        std::move(acceptor), "listening on unix " + path, path, std::move(factory));
 }
 
 }  // namespace kdcom::net

@@ -13,6 +13,13 @@
  * A message is a kdcom_shm_message_header followed by `length` payload bytes, padded so the next
  * header starts at a multiple of 8. The payload may wrap around the end of the ring; a header
  * never does (it is 8 bytes and always starts at a multiple of 8, and ring_size is a multiple of 8).
+ *
+ * Doorbells: each side has one (in a VMM, the guest's is an interrupt and the host's a trapping
+ * write; between processes, an eventfd each). A producer rings the consumer's doorbell after
+ * publishing a message. A producer that finds no room sets producer_waiting, re-reads tail, and
+ * sleeps on its own doorbell; a consumer that finds producer_waiting set after advancing tail
+ * rings the producer's doorbell. (Both sides fence between their store and their load, so one of
+ * them always sees the other.)
  */
 #ifndef KDCOM_SHM_LAYOUT_H
 #define KDCOM_SHM_LAYOUT_H
@@ -30,7 +37,8 @@
 
 struct kdcom_shm_ring_counters {
     uint32_t head;      /* written by the producer only */
-    uint32_t pad0[15];  /* one 64-byte cache line each */
+    uint32_t producer_waiting; /* producer only: 1 while it waits for room (ring its doorbell) */
+    uint32_t pad0[14];  /* one 64-byte cache line each */
     uint32_t tail;      /* written by the consumer only */
     uint32_t pad1[15];
 };

@@ -24,7 +24,8 @@ enum class ring_status { ok, empty, full, too_large, corrupt };
 
 class ring {
 public:
-    // `data` holds `size` bytes (a power of two, at least 4096); `counters` lives in the region.
+    // `data` holds `size` bytes (a power of two, at least 4096) and is 8-byte aligned; `counters`
+    // lives in the region.
     ring(kdcom_shm_ring_counters* counters, std::uint8_t* data, std::uint32_t size, std::uint32_t max_message) noexcept
         : counters_(counters), data_(data), size_(size), max_message_(max_message) {}
 
@@ -45,7 +46,9 @@ public:
         if (size_ - used < total) return ring_status::full;
         const kdcom_shm_message_header h{static_cast<std::uint32_t>(payload.size()), kind, 0};
         const std::uint32_t offset = head_ & (size_ - 1);
-        std::memcpy(data_ + offset, &h, header_size);  // never wraps: offset and size are multiples of 8
+        std::uint64_t word;
+        std::memcpy(&word, &h, header_size);
+        store_word(data_ + offset, word);  // never wraps: offset and size are multiples of 8
         copy_in((offset + header_size) & (size_ - 1), payload);
         head_ += total;
         store(counters_->head, head_);
@@ -64,7 +67,8 @@ public:
         if (used > size_ || used < header_size || !aligned(used)) return ring_status::corrupt;
         const std::uint32_t offset = tail_ & (size_ - 1);
         kdcom_shm_message_header h;
-        std::memcpy(&h, data_ + offset, header_size);  // one fetch; only the copy is used below
+        const std::uint64_t word = load_word(data_ + offset);  // one fetch; only the copy is used below
+        std::memcpy(&h, &word, header_size);
         if (h.length > max_message_ || h.length > buffer.size() || footprint(h.length) > used ||
             h.kind == 0 || h.kind > KDCOM_SHM_KD_PDU)
             return ring_status::corrupt;
@@ -74,6 +78,20 @@ public:
         tail_ += footprint(h.length);
         store(counters_->tail, tail_);
         return ring_status::ok;
+    }
+
+    // Doorbell handshake (layout.h). Producer: before sleeping for room, mark_waiting(true) and
+    // write() again (a consumer that advanced tail in between then sees the mark); after it,
+    // mark_waiting(false). Consumer: after a read(), producer_waiting() says whether to ring the
+    // producer's doorbell. The fences make the store-then-load on both sides sequentially
+    // consistent, so no wake-up is lost.
+    void mark_waiting(bool waiting) noexcept {
+        std::atomic_ref<std::uint32_t>(counters_->producer_waiting).store(waiting ? 1 : 0, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+    bool producer_waiting() const noexcept {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        return std::atomic_ref<std::uint32_t>(counters_->producer_waiting).load(std::memory_order_relaxed) != 0;
     }
 
     // Starts over from the counters the region holds now (after the guest re-initialised it).
@@ -94,15 +112,33 @@ private:
         std::atomic_ref<std::uint32_t>(shared).store(v, std::memory_order_release);
     }
 
+    // The region's bytes are copied a 64-bit word at a time with relaxed atomic accesses: the other
+    // side may write them at any moment, and a plain memcpy racing with it would be a data race
+    // (undefined behaviour, and what ThreadSanitizer rightly reports). Messages start at multiples
+    // of 8 and the ring's size is one, so every word is aligned and none straddles the wrap.
+    static std::uint64_t load_word(const std::uint8_t* p) noexcept {
+        return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(const_cast<std::uint8_t*>(p)))
+            .load(std::memory_order_relaxed);
+    }
+    static void store_word(std::uint8_t* p, std::uint64_t v) noexcept {
+        std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(p)).store(v, std::memory_order_relaxed);
+    }
+
+    // Writes `bytes` from `offset` (a multiple of 8), padding the last word with zeros.
     void copy_in(std::uint32_t offset, std::span<const std::uint8_t> bytes) noexcept {
-        const std::size_t first = std::min<std::size_t>(bytes.size(), size_ - offset);
-        if (first) std::memcpy(data_ + offset, bytes.data(), first);
-        if (bytes.size() > first) std::memcpy(data_, bytes.data() + first, bytes.size() - first);
+        for (std::size_t done = 0; done < bytes.size(); done += 8) {
+            std::uint64_t word = 0;
+            std::memcpy(&word, bytes.data() + done, std::min<std::size_t>(8, bytes.size() - done));
+            store_word(data_ + offset, word);
+            offset = (offset + 8) & (size_ - 1);
+        }
     }
     void copy_out(std::uint32_t offset, std::span<std::uint8_t> out) noexcept {
-        const std::size_t first = std::min<std::size_t>(out.size(), size_ - offset);
-        if (first) std::memcpy(out.data(), data_ + offset, first);
-        if (out.size() > first) std::memcpy(out.data() + first, data_, out.size() - first);
+        for (std::size_t done = 0; done < out.size(); done += 8) {
+            const std::uint64_t word = load_word(data_ + offset);
+            std::memcpy(out.data() + done, &word, std::min<std::size_t>(8, out.size() - done));
+            offset = (offset + 8) & (size_ - 1);
+        }
     }
 
     kdcom_shm_ring_counters* counters_;

@@ -8,7 +8,10 @@
 //   pipe:\\.\pipe\NAME            a Windows named pipe, as a client
 //   pipe-listen:\\.\pipe\NAME     a Windows named pipe, created by us
 //   serial:///dev/ttyS0?baud=115200&data=8&parity=none&stop=1&flow=none
-//   shm://NAME                    guest shared memory
+//   shm://NAME                    guest shared memory, as the host (the VMM side: creates it)
+//   shm://NAME?guest              guest shared memory, as the guest (attaches to the host's)
+//                                 shm:// also takes ring=BYTES (host: each ring's size, a power
+//                                 of two from 4096 to 16 MiB)
 //
 // Any URI form also takes `?resets=0` (do not run the reset handshake, like WinDbg's resets=0),
 // `?reconnect` (on disconnect, wait for or re-establish the link) and `?rate=115200` (pace what is
@@ -62,12 +65,14 @@ struct address {
     std::optional<bool> send_resets;  // resets=0/1 given; otherwise the role's default
     bool reconnect = false;
     unsigned line_rate = 0;  // rate=BPS: pace writes like a serial line of that speed (0: off)
+    bool shm_guest = false;        // shm: attach as the guest rather than create as the host
+    std::uint32_t shm_ring_size = 0;  // shm: ring=BYTES (0: the transport's default)
 
     friend bool operator==(const address&, const address&) = default;
 
     bool listens() const noexcept {
         return kind == address_kind::tcp_listen || kind == address_kind::unix_listen ||
-               kind == address_kind::windows_pipe_listen;
+               kind == address_kind::windows_pipe_listen || (kind == address_kind::shared_memory && !shm_guest);
     }
     std::string fifo_in() const { return path + ".in"; }    // what the guest side reads
     std::string fifo_out() const { return path + ".out"; }  // what the guest side writes
@@ -219,6 +224,28 @@ inline bool apply_common_option(address& a, std::string_view key, std::optional<
     }
     error = "unknown option '" + std::string(key) + "'";
     return false;
+}
+
+inline bool apply_shm_option(address& a, std::string_view key, std::optional<std::string_view> value,
+                             std::string& error) {
+    if (key == "guest") {
+        if (value) {
+            error = "guest takes no value";
+            return false;
+        }
+        a.shm_guest = true;
+        return true;
+    }
+    if (key == "ring") {
+        const auto n = parse_number(value.value_or(""), 16u << 20);
+        if (!n || *n < 4096 || (*n & (*n - 1)) != 0) {
+            error = "ring must be a power of two from 4096 to 16777216 bytes";
+            return false;
+        }
+        a.shm_ring_size = static_cast<std::uint32_t>(*n);
+        return true;
+    }
+    return apply_common_option(a, key, value, error);
 }
 
 inline bool apply_serial_option(address& a, std::string_view key, std::optional<std::string_view> value,
@@ -396,10 +423,11 @@ inline std::optional<address> parse_address(std::string_view text, std::string& 
         a.path = std::string(rest);
         break;
     case address_kind::shared_memory:
-        if (rest.empty() || rest.size() > 200 ||
+        // The name becomes part of a socket path (kdcom-shm-NAME.sock), which must stay short.
+        if (rest.empty() || rest.size() > 64 ||
             rest.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
                 std::string_view::npos) {
-            error = "shared memory name must be 1 to 200 letters, digits, '.', '_' or '-'";
+            error = "shared memory name must be 1 to 64 letters, digits, '.', '_' or '-'";
             return std::nullopt;
         }
         a.path = std::string(rest);
@@ -409,8 +437,9 @@ inline std::optional<address> parse_address(std::string_view text, std::string& 
     if (!query.empty()) {
         for (std::string_view item : split(query, '&')) {
             const auto [key, value] = key_value(item);
-            const bool ok = a.kind == address_kind::serial ? apply_serial_option(a, key, value, error)
-                                                           : apply_common_option(a, key, value, error);
+            const bool ok = a.kind == address_kind::serial          ? apply_serial_option(a, key, value, error)
+                            : a.kind == address_kind::shared_memory ? apply_shm_option(a, key, value, error)
+                                                                    : apply_common_option(a, key, value, error);
             if (!ok) return std::nullopt;
         }
     }
@@ -445,7 +474,9 @@ inline std::string address::to_string() const {
     }
     }
     std::string options;
-    if (send_resets) options += std::string("resets=") + (*send_resets ? "1" : "0");
+    if (shm_guest) options += "guest";
+    if (shm_ring_size) options += std::string(options.empty() ? "" : "&") + "ring=" + std::to_string(shm_ring_size);
+    if (send_resets) options += std::string(options.empty() ? "" : "&") + "resets=" + (*send_resets ? "1" : "0");
     if (reconnect) options += std::string(options.empty() ? "" : "&") + "reconnect";
     if (line_rate) options += std::string(options.empty() ? "" : "&") + "rate=" + std::to_string(line_rate);
     if (!options.empty()) s += (s.find('?') == std::string::npos ? "?" : "&") + options;

@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/local/stream_protocol.hpp>
 
 #include "kdcom/net/byte_stream.hpp"
 
@@ -30,7 +32,20 @@ std::unique_ptr<link> make_tcp_client(const asio::any_io_executor& ex, std::stri
 std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, const std::string& host,
                                             std::uint16_t port, std::error_code& ec);
 std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::string path);
+
+// Turns an accepted Unix socket into the stream a listener hands out; `on_close` must run when
+// that stream closes (the listener refuses other peers until then). On failure, returns null and
+// sets the error (the listener passes it to async_open's handler).
+using unix_stream_factory = std::function<std::unique_ptr<byte_stream>(asio::local::stream_protocol::socket,
+                                                                       std::function<void()> on_close, std::error_code&)>;
+// `factory` defaults to handing out the socket itself as the byte stream.
 std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, const std::string& path,
-                                             std::error_code& ec);
+                                             std::error_code& ec, unix_stream_factory factory = {});
+
+// Binds and listens on a Unix-domain socket at `path` as every kdcom listener does: mode 0600, a
+// stale socket file replaced, one a live listener answers on left alone (address_in_use), any
+// other file left alone (file_exists).
+asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_executor& ex, const std::string& path,
+                                                          std::error_code& ec);
 
 }  // namespace kdcom::net

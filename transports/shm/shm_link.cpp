@@ -1,0 +1,219 @@
+// The rendezvous: the host creates a region and two doorbells per guest and passes them over a
+// Unix socket (SCM_RIGHTS); the guest receives and checks them.
+#include "kdcom/net/shm_link.hpp"
+
+#include "connection_parts.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "kdcom/error.hpp"
+
+namespace kdcom::net {
+namespace {
+
+using shm_detail::connection_parts;
+using shm_detail::mapping;
+using shm_detail::unique_fd;
+
+// The one message the host sends, with the region, the host's doorbell and the guest's doorbell.
+struct hello {
+    std::uint32_t magic = KDCOM_SHM_MAGIC;
+    std::uint32_t version = KDCOM_SHM_VERSION;
+    std::uint64_t region_size = 0;
+};
+constexpr std::size_t hello_descriptors = 3;
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+mapping map_region(int fd, std::size_t size, std::error_code& ec) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        ec = last_error();
+        return {};
+    }
+    return {p, size};
+}
+
+std::string peer_description(const std::string& name, int socket) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0)
+        return "shm " + name + " (pid " + std::to_string(cred.pid) + ")";
+    return "shm " + name;
+}
+
+// Host: a fresh region and doorbells for the guest that just connected, sent over its socket.
+std::unique_ptr<byte_stream> host_accept(const std::string& name, const shm_options& options, std::uint32_t generation,
+                                         asio::local::stream_protocol::socket socket, std::function<void()> on_close,
+                                         std::error_code& ec) {
+    shm::region_parameters p = options.region;
+    p.generation = generation;
+    const std::size_t size = p.region_size();
+    // Sealed against shrinking: a guest that truncated the file would make the host's next access
+    // to the mapping a SIGBUS.
+    unique_fd memory(::memfd_create(("kdcom-shm-" + name).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!memory || ::ftruncate(memory.get(), static_cast<off_t>(size)) != 0 ||
+        ::fcntl(memory.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        ec = last_error();
+        return nullptr;
+    }
+    mapping region = map_region(memory.get(), size, ec);
+    if (ec) return nullptr;
+    if ((ec = shm::region::initialise(region.bytes(), p))) return nullptr;
+    unique_fd host_bell(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    unique_fd guest_bell(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!host_bell || !guest_bell) {
+        ec = last_error();
+        return nullptr;
+    }
+
+    hello h;
+    h.region_size = size;
+    iovec iov{&h, sizeof h};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * hello_descriptors);
+    const int fds[hello_descriptors] = {memory.get(), host_bell.get(), guest_bell.get()};
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    if (::sendmsg(socket.native_handle(), &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof h)) {
+        ec = last_error();
+        return nullptr;
+    }
+
+    const std::string description = peer_description(name, socket.native_handle());
+    return shm_detail::make_connection(connection_parts{std::move(region), p, shm::side::host, std::move(host_bell),
+                                                        std::move(guest_bell), std::move(socket), options.stall_timeout,
+                                                        description, std::move(on_close)});
+}
+
+// Guest: receives the hello and its descriptors; checks everything before mapping anything.
+std::unique_ptr<byte_stream> guest_attach(const std::string& name, const shm_options& options,
+                                          asio::local::stream_protocol::socket& socket, std::error_code& ec) {
+    hello h;
+    iovec iov{&h, sizeof h};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) {
+        ec = last_error();
+        return nullptr;
+    }
+    // Take ownership of whatever descriptors arrived before judging the message.
+    std::array<unique_fd, hello_descriptors> fds;
+    std::size_t received = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (received < fds.size()) fds[received++].reset(fd);
+            else ::close(fd);
+        }
+    }
+    if (n == 0) {
+        // The host closed without a word: it already has a guest.
+        ec = std::make_error_code(std::errc::connection_refused);
+        return nullptr;
+    }
+    struct stat st {};
+    if (n != sizeof h || (msg.msg_flags & MSG_CTRUNC) || received != hello_descriptors || h.magic != KDCOM_SHM_MAGIC ||
+        h.version != KDCOM_SHM_VERSION || ::fstat(fds[0].get(), &st) != 0 ||
+        static_cast<std::uint64_t>(st.st_size) < h.region_size || h.region_size > (std::uint64_t{1} << 31)) {
+        ec = errc::shm_incompatible_region;
+        return nullptr;
+    }
+    mapping region = map_region(fds[0].get(), static_cast<std::size_t>(h.region_size), ec);
+    if (ec) return nullptr;
+    shm::region_parameters p;
+    if ((ec = shm::region::read_parameters(region.bytes(), p))) return nullptr;
+    const std::string description = "shm " + name + " (host)";
+    return shm_detail::make_connection(connection_parts{std::move(region), p, shm::side::guest, std::move(fds[2]),
+                                                        std::move(fds[1]), std::move(socket), options.stall_timeout,
+                                                        description, nullptr});
+}
+
+class guest_link final : public link {
+public:
+    guest_link(asio::any_io_executor ex, std::string name, shm_options options)
+        : executor_(std::move(ex)), name_(std::move(name)), path_(shm_rendezvous_path(name_)), options_(options) {}
+
+    void async_open(stream_handler handler) override {
+        auto socket = std::make_shared<asio::local::stream_protocol::socket>(executor_);
+        current_ = socket;
+        socket->async_connect(
+            asio::local::stream_protocol::endpoint(path_),
+            [socket, handler = std::move(handler), name = name_, options = options_](std::error_code ec) mutable {
+                if (ec) return handler(ec, nullptr);
+                socket->async_wait(asio::socket_base::wait_read, [socket, handler = std::move(handler), name,
+                                                                  options](std::error_code wait_ec) {
+                    if (wait_ec) return handler(wait_ec, nullptr);
+                    std::error_code attach_ec;
+                    auto stream = guest_attach(name, options, *socket, attach_ec);
+                    handler(attach_ec, std::move(stream));
+                });
+            });
+    }
+    void close() override {
+        if (auto s = current_.lock()) {
+            std::error_code ignored;
+            s->close(ignored);
+        }
+    }
+    std::string describe() const override { return "shm " + name_ + " (guest, via " + path_ + ")"; }
+    asio::any_io_executor get_executor() const override { return executor_; }
+
+private:
+    asio::any_io_executor executor_;
+    std::string name_, path_;
+    shm_options options_;
+    std::weak_ptr<asio::local::stream_protocol::socket> current_;
+};
+
+}  // namespace
+
+std::string shm_rendezvous_path(std::string_view name) {
+    const char* dir = std::getenv("KDCOM_SHM_DIR");
+    return std::string(dir && *dir ? dir : "/tmp") + "/kdcom-shm-" + std::string(name) + ".sock";
+}
+
+std::unique_ptr<listener> make_shm_host(const asio::any_io_executor& ex, const std::string& name, const shm_options& options,
+                                        std::error_code& ec) {
+    if (!options.region.fit(options.region.region_size())) {
+        ec = errc::shm_incompatible_region;
+        return nullptr;
+    }
+    auto generation = std::make_shared<std::uint32_t>(0);
+    return make_unix_listener(
+        ex, shm_rendezvous_path(name), ec,
+        [name, options, generation](asio::local::stream_protocol::socket socket, std::function<void()> on_close,
+                                    std::error_code& accept_ec) {
+            return host_accept(name, options, ++*generation, std::move(socket), std::move(on_close), accept_ec);
+        });
+}
+
+std::unique_ptr<link> make_shm_guest(const asio::any_io_executor& ex, const std::string& name, const shm_options& options) {
+    return std::make_unique<guest_link>(ex, name, options);
+}
+
+}  // namespace kdcom::net
