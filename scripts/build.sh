@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds kdcom with Ninja (and ccache when present). Used by main.sh, test.sh and CI.
 # Usage: scripts/build.sh BUILD_DIR [extra cmake arguments...]
+# KDCOM_BUILD_TARGETS="a b" builds only those targets (default: everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$1
@@ -12,4 +13,6 @@ if [[ ! -f "$dir/CMakeCache.txt" ]]; then
 else
   cmake -S . -B "$dir" "$@" >/dev/null
 fi
-cmake --build "$dir" -- --quiet
+targets=()
+for t in ${KDCOM_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$dir" "${targets[@]}" -- --quiet

@@ -85,13 +85,22 @@ struct peer_process {
     }
 };
 
-TEST(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferCompletes) {
+// The target listens on the first address; the debugger processes connect to the second.
+struct address_pair {
+    std::string listen, connect;
+};
+
+class ProcessRestart : public ::testing::TestWithParam<transport_kind> {};
+
+TEST_P(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferCompletes) {
     asio::io_context io;
     scratch_dir dir;
-    const std::string path = dir.path + "/kd.sock";
+    const std::string shm_name = unique_shm_name();
+    const address_pair addresses = GetParam() == transport_kind::shm
+                                       ? address_pair{"shm://" + shm_name, "shm://" + shm_name + "?guest"}
+                                       : address_pair{"unix-listen://" + dir.path + "/kd.sock", "unix://" + dir.path + "/kd.sock"};
     std::string error;
-    auto link = net::open_link(io.get_executor(), *transport::parse_address("unix-listen://" + path, error),
-                               role::target, error);
+    auto link = net::open_link(io.get_executor(), *transport::parse_address(addresses.listen, error), role::target, error);
     ASSERT_TRUE(link) << error;
     endpoint_config config{.role = role::target};
     config.implicit_ack = false;
@@ -108,7 +117,7 @@ TEST(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferCompletes
         });
     }
 
-    auto first = std::make_unique<peer_process>(io, "unix://" + path);
+    auto first = std::make_unique<peer_process>(io, addresses.connect);
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (first->sequences.size() < 100 && std::chrono::steady_clock::now() < deadline) io.run_one_for(10ms);
     ASSERT_GE(first->sequences.size(), 100u) << "the first debugger never got going";
@@ -117,7 +126,7 @@ TEST(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferCompletes
     const std::uint32_t last_seen_by_first = first->sequences.back();
     ASSERT_LT(last_seen_by_first, total - 1);
 
-    peer_process second(io, "unix://" + path);
+    peer_process second(io, addresses.connect);
     while (acknowledged < total && std::chrono::steady_clock::now() < deadline) io.run_for(10ms);
     while (!second.sequences.empty() && second.sequences.back() != total - 1 && std::chrono::steady_clock::now() < deadline)
         io.run_for(10ms);
@@ -135,6 +144,9 @@ TEST(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferCompletes
     target->close();
     io.run_for(20ms);
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, ProcessRestart, ::testing::Values(transport_kind::unix_socket, transport_kind::shm),
+                         [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
 
 TEST(LineRate, ALimitedLinkTakesAsLongAsTheWireWould) {
     // 4017 bytes at 115200 bps, 10 bits a byte, take about 0.35 s.

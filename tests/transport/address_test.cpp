@@ -79,6 +79,18 @@ TEST(Address, SharedMemory) {
     const auto a = parse_ok("shm://vm-42.kd");
     EXPECT_EQ(a.kind, address_kind::shared_memory);
     EXPECT_EQ(a.path, "vm-42.kd");
+    EXPECT_FALSE(a.shm_guest) << "the host (the VMM side) by default";
+    EXPECT_TRUE(a.listens());
+    const auto g = parse_ok("shm://vm-42.kd?guest&reconnect");
+    EXPECT_TRUE(g.shm_guest);
+    EXPECT_FALSE(g.listens());
+    EXPECT_TRUE(g.reconnect);
+    EXPECT_EQ(parse_ok("shm://n?ring=65536").shm_ring_size, 65536u);
+    EXPECT_NE(parse_error("shm://n?ring=5000").find("power of two"), std::string::npos);
+    EXPECT_NE(parse_error("shm://n?ring=1024").find("power of two"), std::string::npos);
+    EXPECT_NE(parse_error("shm://n?guest=1").find("no value"), std::string::npos);
+    EXPECT_NE(parse_error("tcp://h:1?guest").find("unknown option"), std::string::npos);
+    EXPECT_NE(parse_error("shm://" + std::string(65, 'a')).find("64"), std::string::npos);
 }
 
 TEST(Address, CommonOptions) {
@@ -117,7 +129,7 @@ TEST(Address, ToStringRoundTrips) {
          {"tcp://h:1", "tcp-listen://127.0.0.1:9000", "unix:///a/b", "unix-listen:///a/b?reconnect",
           "fifo:///x", R"(pipe:\\.\pipe\n?resets=0)", R"(pipe-listen:\\.\pipe\n)",
           "serial:///dev/ttyS1?baud=9600&data=8&parity=odd&stop=1.5&flow=software&resets=1", "shm://n",
-          "tcp://h:2?reconnect&rate=115200"}) {
+          "shm://n?guest&ring=8192&resets=0", "tcp://h:2?reconnect&rate=115200"}) {
         const auto a = parse_ok(text);
         EXPECT_EQ(parse_ok(a.to_string()), a) << text << " -> " << a.to_string();
     }

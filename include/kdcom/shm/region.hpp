@@ -8,7 +8,6 @@
 // and uses only that copy.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -51,8 +50,9 @@ public:
         h.ring_size = p.ring_size;
         h.max_message = p.max_message;
         h.generation = p.generation;
+        // Published to the guest by whatever announces the region (a syscall, a trap), which
+        // orders it; the guest does not use the region before that.
         std::memcpy(memory.data(), &h, sizeof h);
-        std::atomic_thread_fence(std::memory_order_release);
         return {};
     }
 
@@ -60,7 +60,6 @@ public:
     static std::error_code read_parameters(std::span<const std::uint8_t> memory, region_parameters& out) noexcept {
         if (memory.size() < sizeof(kdcom_shm_header)) return errc::shm_incompatible_region;
         kdcom_shm_header h;
-        std::atomic_thread_fence(std::memory_order_acquire);
         std::memcpy(&h, memory.data(), sizeof h);
         region_parameters p{h.ring_size, h.max_message, h.generation};
         if (h.magic != KDCOM_SHM_MAGIC || h.version != KDCOM_SHM_VERSION || h.header_size != sizeof(kdcom_shm_header) ||

@@ -39,7 +39,8 @@ public:
     ring_status write(std::uint16_t kind, std::span<const std::uint8_t> payload) noexcept {
         if (payload.size() > max_message_ || footprint(static_cast<std::uint32_t>(payload.size())) > size_)
             return ring_status::too_large;
-        const std::uint32_t tail = load(counters_->tail);  // the consumer's: read once
+        // The consumer's, read once; sequentially consistent for the doorbell handshake.
+        const std::uint32_t tail = std::atomic_ref<std::uint32_t>(counters_->tail).load(std::memory_order_seq_cst);
         const std::uint32_t used = head_ - tail;
         if (used > size_ || !aligned(head_)) return ring_status::corrupt;
         const std::uint32_t total = footprint(static_cast<std::uint32_t>(payload.size()));
@@ -76,22 +77,22 @@ public:
         kind = h.kind;
         length = h.length;
         tail_ += footprint(h.length);
-        store(counters_->tail, tail_);
+        // Sequentially consistent, so that the producer_waiting() load after it cannot be
+        // reordered before it (the doorbell handshake).
+        std::atomic_ref<std::uint32_t>(counters_->tail).store(tail_, std::memory_order_seq_cst);
         return ring_status::ok;
     }
 
     // Doorbell handshake (layout.h). Producer: before sleeping for room, mark_waiting(true) and
     // write() again (a consumer that advanced tail in between then sees the mark); after it,
     // mark_waiting(false). Consumer: after a read(), producer_waiting() says whether to ring the
-    // producer's doorbell. The fences make the store-then-load on both sides sequentially
-    // consistent, so no wake-up is lost.
+    // producer's doorbell. Each side stores then loads with sequentially consistent operations
+    // (the mark then tail; tail then the mark), so at least one sees the other: no lost wake-up.
     void mark_waiting(bool waiting) noexcept {
-        std::atomic_ref<std::uint32_t>(counters_->producer_waiting).store(waiting ? 1 : 0, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        std::atomic_ref<std::uint32_t>(counters_->producer_waiting).store(waiting ? 1 : 0, std::memory_order_seq_cst);
     }
     bool producer_waiting() const noexcept {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        return std::atomic_ref<std::uint32_t>(counters_->producer_waiting).load(std::memory_order_relaxed) != 0;
+        return std::atomic_ref<std::uint32_t>(counters_->producer_waiting).load(std::memory_order_seq_cst) != 0;
     }
 
     // Starts over from the counters the region holds now (after the guest re-initialised it).
