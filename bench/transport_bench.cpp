@@ -1,9 +1,12 @@
-// The Asio binding over real sockets: the round trip of one 4000-byte data packet and its ACK
-// through two full sessions, against a raw ping-pong of the same bytes on the same kind of socket
-// in the same run; bulk throughput; and many sessions on one thread.
+// The Asio binding over real sockets and guest shared memory: the round trip of one 4000-byte data
+// packet and its ACK through two full sessions, against a raw ping-pong of the same bytes on the
+// same kind of socket (or ring, with its doorbells) in the same run; bulk throughput; and many
+// sessions on one thread.
 //   build/bench/transport_bench
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <vector>
@@ -18,6 +21,7 @@
 #include <benchmark/benchmark.h>
 
 #include "kdcom/net/session.hpp"
+#include "kdcom/net/shm_link.hpp"
 #include "kdcom/net/socket_link.hpp"
 #include "kdcom/wire/constants.hpp"
 #include "ratio_reporter.hpp"
@@ -26,7 +30,7 @@ namespace {
 using namespace kdcom;
 using bytes = std::vector<std::uint8_t>;
 
-enum transport { tcp = 0, unix_socket = 1 };
+enum transport { tcp = 0, unix_socket = 1, shm = 2 };
 
 struct pair {
     asio::io_context io;
@@ -39,10 +43,14 @@ struct pair {
             auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
             client = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
             server = std::move(l);
-        } else {
+        } else if (t == unix_socket) {
             ::unlink(socket_path.c_str());
             server = net::make_unix_listener(io.get_executor(), socket_path, ec);
             client = net::make_unix_client(io.get_executor(), socket_path);
+        } else {  // the target is the host, as in the VMM bridge
+            const std::string name = "bench-" + std::to_string(::getpid());
+            server = net::make_shm_host(io.get_executor(), name, {}, ec);
+            client = net::make_shm_guest(io.get_executor(), name);
         }
         endpoint_config d{.role = role::debugger}, tc{.role = role::target};
         target = net::session::create(std::move(server), tc);
@@ -168,6 +176,38 @@ void BM_RawAsyncPendingPingPong(benchmark::State& state) {
     report_round_trips(state, frame.size());
 }
 
+// The raw exchange over a shared-memory ring pair: the frame into one ring and a doorbell signal,
+// the doorbell taken and the frame copied out, and the same back for the ACK. Blocking, one
+// thread, no framing: what the shared-memory transport does at the least.
+void BM_RawRingPingPong(benchmark::State& state) {
+    shm::region_parameters p;
+    auto* memory = static_cast<std::uint8_t*>(std::aligned_alloc(4096, (p.region_size() + 4095) / 4096 * 4096));
+    const std::span<std::uint8_t> bytes_of_region(memory, p.region_size());
+    shm::region::initialise(bytes_of_region, p);
+    shm::region host(bytes_of_region, p, shm::side::host), guest(bytes_of_region, p, shm::side::guest);
+    const int host_bell = ::eventfd(0, EFD_CLOEXEC), guest_bell = ::eventfd(0, EFD_CLOEXEC);
+    const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
+    bytes in(p.max_message);
+    std::uint16_t kind;
+    std::size_t length;
+    std::uint64_t signal = 1;
+    for (auto _ : state) {
+        host.outbound().write(KDCOM_SHM_KDCOM_BYTES, frame);
+        [[maybe_unused]] auto n = ::write(guest_bell, &signal, 8);
+        n = ::read(guest_bell, &signal, 8);
+        guest.inbound().read(in, kind, length);
+        guest.outbound().write(KDCOM_SHM_KDCOM_BYTES, ack);
+        n = ::write(host_bell, &signal, 8);
+        n = ::read(host_bell, &signal, 8);
+        host.inbound().read(in, kind, length);
+        benchmark::DoNotOptimize(in.data());
+    }
+    ::close(host_bell);
+    ::close(guest_bell);
+    std::free(memory);
+    report_round_trips(state, frame.size());
+}
+
 // Throughput: 4000-byte packets one way, as fast as stop-and-wait allows.
 void BM_SessionBulk(benchmark::State& state) {
     pair p(static_cast<transport>(state.range(0)), socket_path);
@@ -230,11 +270,12 @@ void BM_ManySessions(benchmark::State& state) {
     io.run_for(std::chrono::milliseconds(50));
 }
 
-BENCHMARK(BM_SessionRoundTrip)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_SessionRoundTrip)->Arg(tcp)->Arg(unix_socket)->Arg(shm);
 BENCHMARK(BM_RawPingPong)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_RawRingPingPong);
 BENCHMARK(BM_RawAsyncPingPong)->Arg(tcp)->Arg(unix_socket);
 BENCHMARK(BM_RawAsyncPendingPingPong)->Arg(tcp)->Arg(unix_socket);
-BENCHMARK(BM_SessionBulk)->Arg(tcp)->Arg(unix_socket);
+BENCHMARK(BM_SessionBulk)->Arg(tcp)->Arg(unix_socket)->Arg(shm);
 BENCHMARK(BM_ManySessions)->Arg(1000)->Iterations(20);
 
 }  // namespace
@@ -254,6 +295,7 @@ int main(int argc, char** argv) {
         {"BM_SessionRoundTrip/1", "BM_RawAsyncPingPong/1"},
         {"BM_SessionRoundTrip/0", "BM_RawAsyncPendingPingPong/0"},
         {"BM_SessionRoundTrip/1", "BM_RawAsyncPendingPingPong/1"},
+        {"BM_SessionRoundTrip/2", "BM_RawRingPingPong"},
     });
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();

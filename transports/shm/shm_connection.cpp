@@ -35,35 +35,38 @@ public:
 
     void start() { watch_control(); }
 
+    // Starting an operation may finish it at once; its handler then runs later, from the
+    // io_context, never inside this call.
     void receive_bytes(std::span<std::uint8_t> buffer, byte_stream::io_handler handler) {
-        if (buffer.empty()) return complete(std::move(handler), {}, 0);
-        rx_.emplace(receive_op{buffer, std::move(handler), nullptr});
-        pump();
+        rx_.emplace(receive_op{buffer, std::move(handler), nullptr, {}, 0, 0});
+        if (buffer.empty()) finish_receive({}, 0, 0);
+        pump(started);
     }
     void receive_message(std::span<std::uint8_t> buffer, shm_connection::message_handler handler) {
-        if (buffer.size() < region_.parameters().max_message) {
-            asio::post(executor_, [h = std::move(handler)] { h(std::make_error_code(std::errc::no_buffer_space), 0, 0); });
-            return;
-        }
-        rx_.emplace(receive_op{buffer, nullptr, std::move(handler)});
-        pump();
+        rx_.emplace(receive_op{buffer, nullptr, std::move(handler), {}, 0, 0});
+        if (buffer.size() < region_.parameters().max_message)
+            finish_receive(std::make_error_code(std::errc::no_buffer_space), 0, 0);
+        pump(started);
     }
     void send(std::uint16_t kind, std::span<const std::uint8_t> data, bool whole_message, byte_stream::io_handler handler) {
+        tx_.emplace(send_op{kind, data, 0, whole_message, std::move(handler), {}});
         if (whole_message && data.size() > region_.parameters().max_message)
-            return complete(std::move(handler), std::make_error_code(std::errc::message_size), 0);
-        tx_.emplace(send_op{kind, data, 0, whole_message, std::move(handler)});
-        pump();
+            finish_send(std::make_error_code(std::errc::message_size));
+        pump(started);
     }
 
     void close() {
         if (closed_) return;
         closed_ = true;
-        fail(asio::error::operation_aborted);
+        if (!failed_) failed_ = asio::error::operation_aborted;
+        if (rx_) finish_receive(asio::error::operation_aborted, 0, 0);
+        if (tx_) finish_send(asio::error::operation_aborted);
         std::error_code ignored;
         doorbell_.close(ignored);
         control_.close(ignored);
         stall_timer_.cancel();
         peer_doorbell_.reset();
+        deliver_later();
         if (auto f = std::exchange(on_close_, nullptr)) f();
     }
 
@@ -75,6 +78,9 @@ private:
         std::span<std::uint8_t> buffer;
         byte_stream::io_handler bytes;          // set for a byte read
         shm_connection::message_handler message;  // set for a message receive
+        std::error_code ec;                      // the result, once finished
+        std::size_t length = 0;
+        std::uint16_t kind = 0;
     };
     struct send_op {
         std::uint16_t kind;
@@ -82,39 +88,70 @@ private:
         std::size_t done;
         bool whole_message;
         byte_stream::io_handler handler;
+        std::error_code ec;
     };
 
-    void complete(byte_stream::io_handler h, std::error_code ec, std::size_t n) {
-        asio::post(executor_, [h = std::move(h), ec, n] { h(ec, n); });
+    // Where pump() runs from: inside a call that starts an operation (handlers must be posted), or
+    // from the io_context (a doorbell, a timer: handlers may run at once, saving a trip through
+    // the event loop per message).
+    enum context { started, woken };
+
+    void finish_receive(std::error_code ec, std::size_t length, std::uint16_t kind) {
+        rx_->ec = ec;
+        rx_->length = length;
+        rx_->kind = kind;
+        rx_done_ = std::move(rx_);
+        rx_.reset();
+    }
+    void finish_send(std::error_code ec) {
+        tx_->ec = ec;
+        tx_done_ = std::move(tx_);
+        tx_.reset();
+    }
+
+    // Runs the handlers of finished operations. A handler may start the next operation.
+    void deliver() {
+        auto tx = std::exchange(tx_done_, std::nullopt);
+        auto rx = std::exchange(rx_done_, std::nullopt);
+        if (tx) tx->handler(tx->ec, tx->done);
+        if (rx) {
+            if (rx->message) rx->message(rx->ec, rx->kind, rx->length);
+            else rx->bytes(rx->ec, rx->length);
+        }
+    }
+    void deliver_later() {
+        if (delivery_posted_ || !(rx_done_ || tx_done_)) return;
+        delivery_posted_ = true;
+        asio::post(executor_, [self = shared_from_this()] {
+            self->delivery_posted_ = false;
+            self->deliver();
+        });
     }
 
     // Fails what is pending, and everything started later, with `ec` (the first failure sticks).
     void fail(std::error_code ec) {
         if (!failed_) failed_ = ec;
-        if (rx_) {
-            auto op = std::move(*rx_);
-            rx_.reset();
-            if (op.message) asio::post(executor_, [h = std::move(op.message), ec = failed_] { h(ec, 0, 0); });
-            else complete(std::move(op.bytes), failed_, 0);
-        }
-        if (tx_) {
-            auto op = std::move(*tx_);
-            tx_.reset();
-            complete(std::move(op.handler), failed_, op.done);
-        }
+        if (rx_) finish_receive(failed_, 0, 0);
+        if (tx_) finish_send(failed_);
     }
 
-    void pump() {
-        if (failed_) return fail(failed_);
-        bool ring_peer = false;
-        if (rx_) pump_receive(ring_peer);
-        if (tx_ && !failed_) pump_send(ring_peer);
-        if (ring_peer && peer_doorbell_) {
-            signal_doorbell(peer_doorbell_.get());
-            ++stats_.doorbells_rung;
+    // Moves whatever can move without waiting, then waits for the doorbell if anything is left.
+    void pump(context from) {
+        if (failed_) {
+            fail(failed_);
+        } else {
+            bool ring_peer = false;
+            if (rx_) pump_receive(ring_peer);
+            if (tx_ && !failed_) pump_send(ring_peer);
+            if (ring_peer && peer_doorbell_) {
+                signal_doorbell(peer_doorbell_.get());
+                ++stats_.doorbells_rung;
+            }
+            if (failed_) fail(failed_);
+            if ((rx_ || tx_) && !waiting_) wait_for_doorbell();
         }
-        if (failed_) return fail(failed_);
-        if ((rx_ || tx_) && !waiting_) wait_for_doorbell();
+        if (from == woken && !delivery_posted_) deliver();
+        else deliver_later();
     }
 
     // Reads one message from the inbound ring into `into`. Returns false if there is none.
@@ -136,10 +173,7 @@ private:
         std::uint16_t kind = 0;
         std::size_t length = 0;
         if (op.message) {
-            if (!read_message(op.buffer, kind, length, ring_peer)) return;
-            auto h = std::move(op.message);
-            rx_.reset();
-            asio::post(executor_, [h = std::move(h), kind, length] { h({}, kind, length); });
+            if (read_message(op.buffer, kind, length, ring_peer)) finish_receive({}, length, kind);
             return;
         }
         // A byte read: first what is left of a message handed out in part, then whole messages
@@ -169,10 +203,7 @@ private:
                 stage_length_ = length;
             }
         }
-        if (filled == 0) return;
-        auto h = std::move(op.bytes);
-        rx_.reset();
-        complete(std::move(h), {}, filled);
+        if (filled > 0) finish_receive({}, filled, KDCOM_SHM_KDCOM_BYTES);
     }
 
     void pump_send(bool& ring_peer) {
@@ -206,23 +237,21 @@ private:
             ring_peer = true;
             first = false;
         }
-        auto h = std::move(op.handler);
-        const std::size_t n = op.done;
-        tx_.reset();
-        complete(std::move(h), {}, n);
+        finish_send({});
     }
 
+    // Reading the eventfd (rather than waiting for it to become readable) lets Asio try the read
+    // at once and keeps the descriptor's epoll registration as it is: an async_wait would cost an
+    // epoll_ctl each time. One read takes the whole count.
     void wait_for_doorbell() {
         waiting_ = true;
-        doorbell_.async_wait(asio::posix::descriptor_base::wait_read, [self = shared_from_this()](std::error_code ec) {
-            self->waiting_ = false;
-            if (self->closed_ || ec == asio::error::operation_aborted) return;
-            std::uint64_t count;
-            while (::read(self->doorbell_.native_handle(), &count, sizeof count) == sizeof count) {
-            }
-            ++self->stats_.doorbells_answered;
-            self->pump();
-        });
+        doorbell_.async_read_some(asio::buffer(&doorbell_count_, sizeof doorbell_count_),
+                                  [self = shared_from_this()](std::error_code ec, std::size_t) {
+                                      self->waiting_ = false;
+                                      if (self->closed_ || ec == asio::error::operation_aborted) return;
+                                      ++self->stats_.doorbells_answered;
+                                      self->pump(woken);
+                                  });
     }
 
     // A send waiting for room fails if the peer frees none for stall_timeout.
@@ -234,7 +263,10 @@ private:
         stall_timer_.async_wait([self = shared_from_this(), progress_then](std::error_code ec) {
             self->stall_armed_ = false;
             if (self->closed_ || ec == asio::error::operation_aborted || !self->tx_) return;
-            if (self->progress_ == progress_then) return self->fail(errc::peer_stalled);
+            if (self->progress_ == progress_then) {
+                self->fail(errc::peer_stalled);
+                return self->pump(woken);
+            }
             self->watch_for_stall();
         });
     }
@@ -245,6 +277,7 @@ private:
             if (self->closed_ || ec == asio::error::operation_aborted) return;
             if (!ec) return self->watch_control();
             self->fail(asio::error::eof);
+            self->pump(woken);
         });
     }
 
@@ -258,14 +291,15 @@ private:
     std::chrono::steady_clock::duration stall_timeout_;
     std::function<void()> on_close_;
 
-    std::optional<receive_op> rx_;
-    std::optional<send_op> tx_;
+    std::optional<receive_op> rx_, rx_done_;  // in progress; finished, handler not yet run
+    std::optional<send_op> tx_, tx_done_;
     std::vector<std::uint8_t> stage_;  // a message a small byte read could not take whole
     std::size_t staged_ = 0, stage_length_ = 0;
     std::error_code failed_;
-    bool closed_ = false, waiting_ = false, stall_armed_ = false, marked_waiting_ = false;
+    bool closed_ = false, waiting_ = false, delivery_posted_ = false, stall_armed_ = false, marked_waiting_ = false;
     std::uint64_t progress_ = 0;
     std::uint8_t control_byte_ = 0;
+    std::uint64_t doorbell_count_ = 0;
     shm_connection::statistics stats_;
 };
 
