@@ -1,16 +1,20 @@
 #include "kdcom/net/open_link.hpp"
 
-#include "kdcom/net/fifo_link.hpp"
 #include "kdcom/net/rate_limited_link.hpp"
 #include "kdcom/net/serial_link.hpp"
-#include "kdcom/net/shm_link.hpp"
 #include "kdcom/net/socket_link.hpp"
+#if defined(_WIN32)
+#include "kdcom/net/windows_pipe_link.hpp"
+#else
+#include "kdcom/net/fifo_link.hpp"
+#include "kdcom/net/shm_link.hpp"
+#endif
 
 namespace kdcom::net {
 
 namespace {
 
-std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const transport::address& a, role side,
+std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const transport::address& a, [[maybe_unused]] role side,
                                       std::string& message) {
     using transport::address_kind;
     std::error_code ec;
@@ -18,13 +22,24 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
     switch (a.kind) {
     case address_kind::tcp_connect: return make_tcp_client(ex, a.host, a.port);
     case address_kind::tcp_listen: l = make_tcp_listener(ex, a.host, a.port, ec); break;
+    case address_kind::serial: return make_serial_link(ex, a.path, a.serial);
+#if defined(_WIN32)
+    case address_kind::windows_pipe_connect: return make_pipe_client(ex, a.path);
+    case address_kind::windows_pipe_listen: l = make_pipe_listener(ex, a.path, ec); break;
+    case address_kind::unix_connect:
+    case address_kind::unix_listen:
+    case address_kind::fifo:
+    case address_kind::shared_memory:
+        message = a.to_string() + " is not available on Windows (use pipe:, tcp: or serial:)";
+        return nullptr;
+#else
     case address_kind::unix_connect: return make_unix_client(ex, a.path);
     case address_kind::unix_listen: l = make_unix_listener(ex, a.path, ec); break;
     case address_kind::fifo: return make_fifo_link(ex, a.path, side);
-    case address_kind::serial: return make_serial_link(ex, a.path, a.serial);
     case address_kind::windows_pipe_connect:
     case address_kind::windows_pipe_listen:
-        message = "Windows named pipes are not available in this build (use unix:// or tcp:// on POSIX)";
+        message = "Windows named pipes are only available on Windows (on POSIX, VMs expose a guest serial port "
+                  "as a Unix socket: use unix:// or unix-listen://)";
         return nullptr;
     case address_kind::shared_memory: {
         shm_options options;
@@ -33,6 +48,7 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
         l = make_shm_host(ex, a.path, options, ec);
         break;
     }
+#endif
     }
     if (!l) message = "cannot listen on " + a.to_string() + ": " + ec.message();
     return l;

@@ -17,52 +17,13 @@
 #include "support/decode_helpers.hpp"
 #include "support/net_pair.hpp"
 #include "support/session_checks.hpp"
+#include "support/session_traffic.hpp"
 
 namespace {
 using namespace kdcom;
 using namespace kdcom::test;
 using namespace std::chrono_literals;
 using wire::packet_type;
-
-// Independent streams in both directions: implicit ACKs would be wrong here.
-endpoint_config streaming() {
-    endpoint_config c;
-    c.implicit_ack = false;
-    c.ack_timeout = 200ms;
-    c.read_timeout = 200ms;
-    c.reset_interval = 200ms;
-    return c;
-}
-
-// Sends `count` numbered packets from `from` and collects what `to` receives.
-struct traffic {
-    std::vector<bytes> sent;
-    std::vector<sim::delivered_packet> received;
-    std::size_t acknowledged = 0;
-    std::error_code first_error;
-
-    void start(const std::shared_ptr<net::session>& from, const std::shared_ptr<net::session>& to, std::size_t count) {
-        for (std::uint32_t i = 0; i < count; ++i) {
-            sent.push_back(numbered_body(i, i % 10 == 0 ? 4000 : 64 + i % 300));
-            from->async_send(i % 2 ? packet_type::state_manipulate : packet_type::state_change64, sent.back(), {},
-                             [this](std::error_code ec) {
-                                 if (ec && !first_error) first_error = ec;
-                                 ++acknowledged;
-                             });
-        }
-        receive(to);
-    }
-
-    void receive(const std::shared_ptr<net::session>& to) {
-        to->async_receive([this, to](std::error_code ec, net::received_packet p) {
-            if (ec) return;
-            received.push_back({p.type, p.id, std::move(p.body), {}});
-            receive(to);
-        });
-    }
-
-    bool done() const { return acknowledged == sent.size() && check_deliveries(sent, received).complete; }
-};
 
 class SessionOverTransport : public ::testing::TestWithParam<transport_kind> {};
 

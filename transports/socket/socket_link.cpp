@@ -3,9 +3,12 @@
 
 #include "kdcom/net/asio_byte_stream.hpp"
 
+#if !defined(_WIN32)
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
+#include <filesystem>
 #include <optional>
 
 #include <asio/connect.hpp>
@@ -26,13 +29,15 @@ std::string describe_endpoint(const asio::ip::tcp::endpoint& e) {
     const auto a = e.address();
     return "tcp " + (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
 }
+#if !defined(_WIN32)  // Unix-domain sockets: POSIX only here
 std::string describe_endpoint(const asio::local::stream_protocol::endpoint& e) { return "unix " + e.path(); }
+void tune(asio::local::stream_protocol::socket&) {}
+#endif
 
 void tune(asio::ip::tcp::socket& s) {
     std::error_code ignored;
     s.set_option(asio::ip::tcp::no_delay(true), ignored);
 }
-void tune(asio::local::stream_protocol::socket&) {}
 
 // Accepts peers one at a time. Shared state, so that callbacks outlive a destroyed link safely.
 template <class Protocol>
@@ -71,7 +76,8 @@ public:
         state_->acceptor.close(ignored);
         if (state_->waiting) state_->waiting->close(ignored);
         if (!unlink_on_close_.empty()) {
-            ::unlink(unlink_on_close_.c_str());
+            std::error_code ignored_remove;
+            std::filesystem::remove(unlink_on_close_, ignored_remove);
             unlink_on_close_.clear();
         }
     }
@@ -209,6 +215,7 @@ std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, con
     return std::make_unique<socket_listener<asio::ip::tcp>>(std::move(acceptor), "listening on " + describe_endpoint(bound));
 }
 
+#if !defined(_WIN32)  // Unix-domain sockets: POSIX only here
 std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::string path) {
     const std::string description = "unix " + path;
     return std::make_unique<socket_client<asio::local::stream_protocol>>(
@@ -256,5 +263,6 @@ std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, co
     return std::make_unique<socket_listener<asio::local::stream_protocol>>(
         std::move(acceptor), "listening on unix " + path, path, std::move(factory));
 }
+#endif
 
 }  // namespace kdcom::net

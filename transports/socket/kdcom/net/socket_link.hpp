@@ -31,6 +31,7 @@ public:
 std::unique_ptr<link> make_tcp_client(const asio::any_io_executor& ex, std::string host, std::uint16_t port);
 std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, const std::string& host,
                                             std::uint16_t port, std::error_code& ec);
+#if !defined(_WIN32)  // Unix-domain sockets: POSIX only here
 std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::string path);
 
 // Turns an accepted Unix socket into the stream a listener hands out; `on_close` must run when
@@ -47,5 +48,6 @@ std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, co
 // other file left alone (file_exists).
 asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_executor& ex, const std::string& path,
                                                           std::error_code& ec);
+#endif
 
 }  // namespace kdcom::net
