@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <asio/executor_work_guard.hpp>
@@ -208,6 +210,87 @@ void BM_RawRingPingPong(benchmark::State& state) {
     report_round_trips(state, frame.size());
 }
 
+// The shared-memory round trip with host and guest each on its own thread, as in a VMM (the guest
+// is another vCPU, or another process): every message then wakes a sleeping thread. The guest
+// (debugger role) sends; the host (target role) acknowledges from its own io_context.
+void BM_SessionRoundTripSeparateThreads(benchmark::State& state) {
+    asio::io_context host_io, guest_io;
+    const std::string name = "bench-threads-" + std::to_string(::getpid());
+    std::error_code ec;
+    auto target = net::session::create(net::make_shm_host(host_io.get_executor(), name, {}, ec), {.role = role::target});
+    auto debugger = net::session::create(net::make_shm_guest(guest_io.get_executor(), name), {.role = role::debugger});
+    std::function<void()> receive = [&] {
+        target->async_receive([&](std::error_code e, net::received_packet) {
+            if (!e) receive();
+        });
+    };
+    target->start();
+    receive();
+    auto work = asio::make_work_guard(host_io);
+    std::thread host([&] { host_io.run(); });  // from here on, the target is the host thread's
+    debugger->start();
+    const auto send_and_wait = [&](const bytes& body) {
+        bool done = false;
+        debugger->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) { done = true; });
+        while (!done) guest_io.run_one();
+    };
+    send_and_wait(bytes(8, 1));  // the handshake
+    const bytes body(4000, 0x5A);
+    for (auto _ : state) send_and_wait(body);
+    debugger->close();
+    guest_io.run_for(std::chrono::milliseconds(10));
+    asio::post(host_io, [&] { target->close(); });
+    work.reset();
+    host.join();
+    report_round_trips(state, wire::data_packet_size(4000));
+}
+
+// The raw ring exchange with the same two threads, each sleeping on its doorbell between messages.
+void BM_RawRingPingPongSeparateThreads(benchmark::State& state) {
+    shm::region_parameters p;
+    auto* memory = static_cast<std::uint8_t*>(std::aligned_alloc(4096, (p.region_size() + 4095) / 4096 * 4096));
+    const std::span<std::uint8_t> bytes_of_region(memory, p.region_size());
+    shm::region::initialise(bytes_of_region, p);
+    shm::region host(bytes_of_region, p, shm::side::host), guest(bytes_of_region, p, shm::side::guest);
+    const int host_bell = ::eventfd(0, EFD_CLOEXEC), guest_bell = ::eventfd(0, EFD_CLOEXEC);
+    const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
+    std::atomic<bool> stop{false};
+    std::thread host_thread([&] {
+        bytes in(p.max_message);
+        std::uint16_t kind;
+        std::size_t length;
+        std::uint64_t signal = 1;
+        for (;;) {
+            [[maybe_unused]] auto n = ::read(host_bell, &signal, 8);
+            if (stop) return;
+            while (host.inbound().read(in, kind, length) == shm::ring_status::ok) {
+                host.outbound().write(KDCOM_SHM_KDCOM_BYTES, ack);
+                signal = 1;
+                n = ::write(guest_bell, &signal, 8);
+            }
+        }
+    });
+    bytes in(p.max_message);
+    std::uint16_t kind;
+    std::size_t length;
+    std::uint64_t signal = 1;
+    for (auto _ : state) {
+        guest.outbound().write(KDCOM_SHM_KDCOM_BYTES, frame);
+        signal = 1;
+        [[maybe_unused]] auto n = ::write(host_bell, &signal, 8);
+        do n = ::read(guest_bell, &signal, 8);
+        while (guest.inbound().read(in, kind, length) != shm::ring_status::ok);
+    }
+    stop = true;
+    signal = 1;
+    [[maybe_unused]] auto n = ::write(host_bell, &signal, 8);
+    host_thread.join();
+    ::close(host_bell);
+    ::close(guest_bell);
+    std::free(memory);
+    report_round_trips(state, frame.size());
+}
+
 // Throughput: 4000-byte packets one way, as fast as stop-and-wait allows.
 void BM_SessionBulk(benchmark::State& state) {
     pair p(static_cast<transport>(state.range(0)), socket_path);
@@ -273,6 +356,8 @@ void BM_ManySessions(benchmark::State& state) {
 BENCHMARK(BM_SessionRoundTrip)->Arg(tcp)->Arg(unix_socket)->Arg(shm);
 BENCHMARK(BM_RawPingPong)->Arg(tcp)->Arg(unix_socket);
 BENCHMARK(BM_RawRingPingPong);
+BENCHMARK(BM_SessionRoundTripSeparateThreads)->UseRealTime();
+BENCHMARK(BM_RawRingPingPongSeparateThreads)->UseRealTime();
 BENCHMARK(BM_RawAsyncPingPong)->Arg(tcp)->Arg(unix_socket);
 BENCHMARK(BM_RawAsyncPendingPingPong)->Arg(tcp)->Arg(unix_socket);
 BENCHMARK(BM_SessionBulk)->Arg(tcp)->Arg(unix_socket)->Arg(shm);
@@ -296,6 +381,7 @@ int main(int argc, char** argv) {
         {"BM_SessionRoundTrip/0", "BM_RawAsyncPendingPingPong/0"},
         {"BM_SessionRoundTrip/1", "BM_RawAsyncPendingPingPong/1"},
         {"BM_SessionRoundTrip/2", "BM_RawRingPingPong"},
+        {"BM_SessionRoundTripSeparateThreads/real_time", "BM_RawRingPingPongSeparateThreads/real_time"},
     });
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();

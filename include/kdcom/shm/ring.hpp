@@ -125,20 +125,34 @@ private:
         std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(p)).store(v, std::memory_order_relaxed);
     }
 
-    // Writes `bytes` from `offset` (a multiple of 8), padding the last word with zeros.
+    // Writes `bytes` from `offset` (a multiple of 8), padding the last word with zeros. Whole
+    // words go through fixed-size copies (plain moves); only a last partial word does not.
     void copy_in(std::uint32_t offset, std::span<const std::uint8_t> bytes) noexcept {
-        for (std::size_t done = 0; done < bytes.size(); done += 8) {
-            std::uint64_t word = 0;
-            std::memcpy(&word, bytes.data() + done, std::min<std::size_t>(8, bytes.size() - done));
+        const std::size_t whole = bytes.size() / 8;
+        const std::uint8_t* from = bytes.data();
+        for (std::size_t i = 0; i < whole; ++i, from += 8) {
+            std::uint64_t word;
+            std::memcpy(&word, from, 8);
             store_word(data_ + offset, word);
             offset = (offset + 8) & (size_ - 1);
         }
+        if (const std::size_t rest = bytes.size() % 8) {
+            std::uint64_t word = 0;
+            std::memcpy(&word, from, rest);
+            store_word(data_ + offset, word);
+        }
     }
     void copy_out(std::uint32_t offset, std::span<std::uint8_t> out) noexcept {
-        for (std::size_t done = 0; done < out.size(); done += 8) {
+        const std::size_t whole = out.size() / 8;
+        std::uint8_t* to = out.data();
+        for (std::size_t i = 0; i < whole; ++i, to += 8) {
             const std::uint64_t word = load_word(data_ + offset);
-            std::memcpy(out.data() + done, &word, std::min<std::size_t>(8, out.size() - done));
+            std::memcpy(to, &word, 8);
             offset = (offset + 8) & (size_ - 1);
+        }
+        if (const std::size_t rest = out.size() % 8) {
+            const std::uint64_t word = load_word(data_ + offset);
+            std::memcpy(to, &word, rest);
         }
     }
 
