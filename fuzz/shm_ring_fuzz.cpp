@@ -1,15 +1,43 @@
-// libFuzzer target for the shared-memory ring's consumer: the fuzzer supplies the whole region
-// (counters and data, as a hostile guest could write them). The reader must never read or write
-// out of bounds (ASan), never report a length it was not allowed to, and never loop forever.
+// libFuzzer target for the shared-memory ring's consumer and the region header checks: the fuzzer
+// supplies the whole region (header, counters and data, as a hostile peer could write them). The
+// reader must never read or write out of bounds (ASan), never report a length it was not allowed
+// to, never accept sizes that do not fit, and never loop forever.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "kdcom/shm/region.hpp"
 #include "kdcom/shm/ring.hpp"
 
+// The same bytes as a whole region announced by someone else: a header the checks accept must give
+// rings that stay inside the region whatever their counters and messages say.
+static void attach_as_guest(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return;
+    std::vector<std::uint64_t> words((size + 7) / 8);  // 8-byte aligned, as a mapping is
+    std::memcpy(words.data(), data, size);
+    const std::span<std::uint8_t> memory(reinterpret_cast<std::uint8_t*>(words.data()), size);
+    kdcom::shm::region_parameters p;
+    if (kdcom::shm::region::read_parameters(memory, p)) return;
+    if (p.region_size() > size || p.max_message > p.ring_size) {
+        std::fprintf(stderr, "accepted a header whose sizes do not fit the region\n");
+        std::abort();
+    }
+    kdcom::shm::region region(memory, p, kdcom::shm::side::guest);
+    std::vector<std::uint8_t> out(p.max_message);
+    for (int i = 0; i < 256; ++i) {
+        std::uint16_t kind = 0;
+        std::size_t length = 0;
+        if (region.inbound().read(out, kind, length) != kdcom::shm::ring_status::ok) break;
+    }
+    const std::uint8_t message[64] = {};
+    for (int i = 0; i < 256; ++i)
+        if (region.outbound().write(KDCOM_SHM_KDCOM_BYTES, message) != kdcom::shm::ring_status::ok) break;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size <= 256 * 1024) attach_as_guest(data, size);
     constexpr std::uint32_t ring_size = 4096, max_message = 1024;
     std::vector<std::uint8_t> region(sizeof(kdcom_shm_header) + ring_size, 0);
     std::memcpy(region.data(), data, std::min(size, region.size()));

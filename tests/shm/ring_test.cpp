@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kdcom/shm/layout.h"
+#include "kdcom/shm/region.hpp"
 #include "kdcom/shm/ring.hpp"
 
 namespace {
@@ -224,6 +225,30 @@ TEST(ShmRing, MessagesRewrittenWhileTheConsumerCopiesThemAreNoDataRace) {
     stop = true;
     scribbler.join();
     EXPECT_GE(ok, 20000u) << "messages kept being copied out while they were rewritten";
+}
+
+TEST(ShmRegion, AHeaderIsAcceptedOnlyWithSizesThatFitTheMapping) {
+    std::vector<std::uint64_t> words(KDCOM_SHM_REGION_SIZE(4096u) / 8);
+    const std::span<std::uint8_t> memory(reinterpret_cast<std::uint8_t*>(words.data()), words.size() * 8);
+    kdcom::shm::region_parameters p{4096, 1024, 7};
+    ASSERT_FALSE(kdcom::shm::region::initialise(memory, p));
+    kdcom::shm::region_parameters read;
+    ASSERT_FALSE(kdcom::shm::region::read_parameters(memory, read));
+    EXPECT_EQ(read.ring_size, 4096u);
+    EXPECT_EQ(read.max_message, 1024u);
+    EXPECT_EQ(read.generation, 7u);
+
+    auto* h = reinterpret_cast<kdcom_shm_header*>(memory.data());
+    h->max_message = 0xFFFFFFFB;  // found by the fuzzer: its footprint used to wrap to almost nothing
+    EXPECT_TRUE(kdcom::shm::region::read_parameters(memory, read));
+    h->max_message = 1024;
+    h->ring_size = 8192;  // larger than what is mapped
+    EXPECT_TRUE(kdcom::shm::region::read_parameters(memory, read));
+    h->ring_size = 6000;  // not a power of two
+    EXPECT_TRUE(kdcom::shm::region::read_parameters(memory, read));
+    h->ring_size = 4096;
+    h->version = 2;
+    EXPECT_EQ(kdcom::shm::region::read_parameters(memory, read), kdcom::errc::shm_incompatible_region);
 }
 
 TEST(ShmRing, AConsumerSeesTheProducersWaitingMark) {

@@ -31,19 +31,21 @@ public:
 
     static constexpr std::uint32_t header_size = sizeof(kdcom_shm_message_header);
 
-    static constexpr std::uint32_t footprint(std::uint32_t payload) noexcept {
-        return (header_size + payload + KDCOM_SHM_ALIGN - 1) & ~(KDCOM_SHM_ALIGN - 1);
+    // Bytes a message of `payload` bytes takes in the ring. 64-bit: a length near 2^32 taken from
+    // the region must not wrap around to a small footprint.
+    static constexpr std::uint64_t footprint(std::uint64_t payload) noexcept {
+        return (header_size + payload + KDCOM_SHM_ALIGN - 1) & ~std::uint64_t{KDCOM_SHM_ALIGN - 1};
     }
 
     // Producer: appends one message. full: not enough room now; too_large: never fits.
     ring_status write(std::uint16_t kind, std::span<const std::uint8_t> payload) noexcept {
-        if (payload.size() > max_message_ || footprint(static_cast<std::uint32_t>(payload.size())) > size_)
+        if (payload.size() > max_message_ || footprint(payload.size()) > size_)
             return ring_status::too_large;
         // The consumer's, read once; sequentially consistent for the doorbell handshake.
         const std::uint32_t tail = std::atomic_ref<std::uint32_t>(counters_->tail).load(std::memory_order_seq_cst);
         const std::uint32_t used = head_ - tail;
         if (used > size_ || !aligned(head_)) return ring_status::corrupt;
-        const std::uint32_t total = footprint(static_cast<std::uint32_t>(payload.size()));
+        const auto total = static_cast<std::uint32_t>(footprint(payload.size()));  // at most size_
         if (size_ - used < total) return ring_status::full;
         const kdcom_shm_message_header h{static_cast<std::uint32_t>(payload.size()), kind, 0};
         const std::uint32_t offset = head_ & (size_ - 1);
@@ -76,7 +78,7 @@ public:
         copy_out((offset + header_size) & (size_ - 1), buffer.first(h.length));
         kind = h.kind;
         length = h.length;
-        tail_ += footprint(h.length);
+        tail_ += static_cast<std::uint32_t>(footprint(h.length));  // at most used
         // Sequentially consistent, so that the producer_waiting() load after it cannot be
         // reordered before it (the doorbell handshake).
         std::atomic_ref<std::uint32_t>(counters_->tail).store(tail_, std::memory_order_seq_cst);
