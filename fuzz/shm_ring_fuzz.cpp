@@ -2,14 +2,33 @@
 // supplies the whole region (header, counters and data, as a hostile peer could write them). The
 // reader must never read or write out of bounds (ASan), never report a length it was not allowed
 // to, never accept sizes that do not fit, and never loop forever.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "kdcom/shm/kd_pdu.hpp"
 #include "kdcom/shm/region.hpp"
 #include "kdcom/shm/ring.hpp"
+
+// A PDU the decoder accepts lies within its message and encodes back to exactly the same bytes.
+static void check_pdu(std::span<const std::uint8_t> message) {
+    kdcom::shm::kd_pdu pdu;
+    if (kdcom::shm::decode_kd_pdu(message, pdu)) return;
+    const auto inside = [&](std::span<const std::uint8_t> part) {
+        return part.empty() || (part.data() >= message.data() && part.data() + part.size() <= message.data() + message.size());
+    };
+    std::vector<std::uint8_t> again(message.size() + 16);
+    std::error_code ec;
+    const std::size_t n = kdcom::shm::encode_kd_pdu(pdu, again, ec);
+    if (!inside(pdu.header) || !inside(pdu.data) || n != message.size() ||
+        !std::equal(message.begin(), message.end(), again.begin())) {
+        std::fprintf(stderr, "a PDU did not survive decoding and encoding\n");
+        std::abort();
+    }
+}
 
 // The same bytes as a whole region announced by someone else: a header the checks accept must give
 // rings that stay inside the region whatever their counters and messages say.
@@ -30,6 +49,7 @@ static void attach_as_guest(const std::uint8_t* data, std::size_t size) {
         std::uint16_t kind = 0;
         std::size_t length = 0;
         if (region.inbound().read(out, kind, length) != kdcom::shm::ring_status::ok) break;
+        if (kind == KDCOM_SHM_KD_PDU) check_pdu(std::span(out).first(length));
     }
     const std::uint8_t message[64] = {};
     for (int i = 0; i < 256; ++i)
@@ -54,6 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 std::fprintf(stderr, "accepted a message it should have refused\n");
                 std::abort();
             }
+            if (kind == KDCOM_SHM_KD_PDU) check_pdu(std::span(out).first(length));
             continue;
         }
         if (status != kdcom::shm::ring_status::empty && status != kdcom::shm::ring_status::corrupt) {

@@ -37,6 +37,7 @@ enum class errc {
     shm_corrupt_ring,         // counters or a message header the ring cannot hold
     shm_unexpected_message,   // a message of a kind this channel does not carry
     peer_stalled,             // the peer left no room to write for longer than allowed
+    shm_malformed_pdu,        // a KD PDU whose lengths or operation do not add up
 };
 
 // The category object. Its name is "kdcom"; messages are short English sentences without a
@@ -65,6 +66,7 @@ inline const std::error_category& error_category() noexcept {
             case errc::shm_corrupt_ring: return "shared-memory ring is corrupt (counters or message header)";
             case errc::shm_unexpected_message: return "unexpected message kind on this shared-memory channel";
             case errc::peer_stalled: return "peer stalled: no room to write for too long";
+            case errc::shm_malformed_pdu: return "malformed KD PDU (lengths or operation do not add up)";
             }
             return "unknown kdcom error";
         }

@@ -60,6 +60,43 @@ struct kdcom_shm_message_header {
     uint16_t reserved; /* 0 */
 };
 
+/* KD PDUs (message kind KDCOM_SHM_KD_PDU): one KdSendPacket or KdReceivePacket call of the guest
+ * per message, and one answer from the host per call. A PDU is a struct kdcom_shm_kd_pdu followed
+ * by header_length bytes of message header, then data_length bytes of message data (KdSendPacket's
+ * MessageHeader and MessageData buffers); the message length is exactly the sum of the three.
+ *
+ *   KDCOM_SHM_PDU_SEND      guest -> host  packet_type, header and data to send.
+ *   KDCOM_SHM_PDU_SENT      host -> guest  the send is done: status KDCOM_SHM_SEND_*.
+ *   KDCOM_SHM_PDU_RECEIVE   guest -> host  wait for a packet of packet_type; header_length and
+ *                                          data_length are the sizes of the guest's buffers (no
+ *                                          bytes follow); status is the timeout in milliseconds.
+ *                                          packet_type 8 (KD_POLL_BREAKIN) asks whether a break-in
+ *                                          is pending and is answered at once.
+ *   KDCOM_SHM_PDU_RECEIVED  host -> guest  status KDCOM_SHM_RECEIVE_*; with _OK, packet_type, header
+ *                                          and data of the packet (at most the buffer sizes asked).
+ *
+ * `sequence` is chosen by the guest for each call and copied into its answer. */
+#define KDCOM_SHM_PDU_SEND 1u
+#define KDCOM_SHM_PDU_SENT 2u
+#define KDCOM_SHM_PDU_RECEIVE 3u
+#define KDCOM_SHM_PDU_RECEIVED 4u
+
+#define KDCOM_SHM_SEND_ACKNOWLEDGED 0u /* the debugger acknowledged the packet */
+#define KDCOM_SHM_SEND_GAVE_UP 1u      /* a droppable packet whose retries ran out (no debugger) */
+
+#define KDCOM_SHM_RECEIVE_OK 0u      /* KDP_PACKET_RECEIVED (for a break-in poll: one is pending) */
+#define KDCOM_SHM_RECEIVE_TIMEOUT 1u /* KDP_PACKET_TIMEOUT (for a break-in poll: none pending) */
+#define KDCOM_SHM_RECEIVE_RESEND 2u  /* KDP_PACKET_RESEND: the link was reset; send again */
+
+struct kdcom_shm_kd_pdu {
+    uint16_t operation;     /* KDCOM_SHM_PDU_* */
+    uint16_t packet_type;   /* KD packet type */
+    uint32_t sequence;      /* the guest's call number; answers repeat it */
+    uint32_t status;        /* see above */
+    uint16_t header_length; /* bytes of message header that follow (RECEIVE: buffer size) */
+    uint16_t data_length;   /* bytes of message data after them (RECEIVE: buffer size) */
+};
+
 #define KDCOM_SHM_ALIGN 8u
 #define KDCOM_SHM_REGION_SIZE(ring_size) (sizeof(struct kdcom_shm_header) + 2u * (ring_size))
 
