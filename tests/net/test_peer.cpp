@@ -19,7 +19,10 @@ int main(int argc, char** argv) {
     if (!link) return 2;
     kdcom::endpoint_config config{.role = kdcom::role::debugger};
     config.implicit_ack = false;
-    auto session = kdcom::net::session::create(std::move(link), config);
+    // Hand packets over one at a time, so that few are acknowledged before they are printed.
+    kdcom::net::session_options options;
+    options.receive_queue_limit = 1;
+    auto session = kdcom::net::session::create(std::move(link), config, options);
     session->start();
     std::function<void()> receive = [&] {
         session->async_receive([&](std::error_code ec, kdcom::net::received_packet p) {
