@@ -96,12 +96,18 @@ TEST_P(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferComplet
     asio::io_context io;
     scratch_dir dir;
     const std::string shm_name = unique_shm_name();
-    const address_pair addresses = GetParam() == transport_kind::shm
-                                       ? address_pair{"shm://" + shm_name, "shm://" + shm_name + "?guest"}
-                                       : address_pair{"unix-listen://" + dir.path + "/kd.sock", "unix://" + dir.path + "/kd.sock"};
+    address_pair addresses;
+    switch (GetParam()) {
+    case transport_kind::shm: addresses = {"shm://" + shm_name, "shm://" + shm_name + "?guest"}; break;
+    case transport_kind::tcp: addresses = {"tcp-listen://127.0.0.1:0", "tcp://127.0.0.1:"}; break;  // + the port
+    case transport_kind::fifo: addresses = {"fifo://" + dir.path + "/serial", "fifo://" + dir.path + "/serial"}; break;
+    default: addresses = {"unix-listen://" + dir.path + "/kd.sock", "unix://" + dir.path + "/kd.sock"}; break;
+    }
     std::string error;
     auto link = net::open_link(io.get_executor(), *transport::parse_address(addresses.listen, error), role::target, error);
     ASSERT_TRUE(link) << error;
+    if (GetParam() == transport_kind::tcp)
+        addresses.connect += std::to_string(dynamic_cast<net::listener&>(*link).local_port());
     endpoint_config config{.role = role::target};
     config.implicit_ack = false;
     auto target = net::session::create(std::move(link), config);
@@ -147,7 +153,9 @@ TEST_P(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferComplet
     io.run_for(20ms);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, ProcessRestart, ::testing::Values(transport_kind::unix_socket, transport_kind::shm),
+INSTANTIATE_TEST_SUITE_P(Transports, ProcessRestart,
+                         ::testing::Values(transport_kind::tcp, transport_kind::unix_socket, transport_kind::fifo,
+                                           transport_kind::shm),
                          [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
 
 TEST(LineRate, ALimitedLinkTakesAsLongAsTheWireWould) {
