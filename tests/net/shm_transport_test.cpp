@@ -162,6 +162,48 @@ TEST(ShmTransport, WholeMessagesOfBothKindsCrossBothWaysInOrderThroughASmallRing
     EXPECT_EQ(ec, std::errc::message_size);
 }
 
+// A ping-pong of messages; returns how many doorbell signals each side sent.
+std::pair<std::uint64_t, std::uint64_t> ping_pong(net::shm_options options, int rounds) {
+    host_and_guest hg(options);
+    auto [host, guest] = connect(hg);
+    bytes host_buffer(host->max_message()), guest_buffer(guest->max_message());
+    const bytes ping(100, 1);
+    int done = 0;
+    // Each side's receive is waiting before the other side sends to it.
+    std::function<void()> host_receive = [&] {
+        host->async_receive_message(host_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) {
+            if (ec) return;
+            host_receive();
+            host->async_send_message(KDCOM_SHM_KD_PDU, ping, [](std::error_code, std::size_t) {});
+        });
+    };
+    std::function<void()> guest_receive = [&] {
+        guest->async_receive_message(guest_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) {
+            if (ec || ++done == rounds) return;
+            guest_receive();
+            guest->async_send_message(KDCOM_SHM_KD_PDU, ping, [](std::error_code, std::size_t) {});
+        });
+    };
+    host_receive();
+    guest_receive();
+    hg.run_until([] { return false; }, 5ms);  // both asleep, or polling
+    guest->async_send_message(KDCOM_SHM_KD_PDU, ping, [](std::error_code, std::size_t) {});
+    EXPECT_TRUE(hg.run_until([&] { return done == rounds; }));
+    return {host->stats().doorbells_rung, guest->stats().doorbells_rung};
+}
+
+TEST(ShmTransport, ASideThatPollsIsSentNoSignalsAndASleepingOneIsWoken) {
+    net::shm_options polling;  // the default: poll for a while after each message
+    const auto [host_polling, guest_polling] = ping_pong(polling, 1000);
+    EXPECT_LT(host_polling + guest_polling, 20u) << "a conversation in full swing needs no doorbells";
+
+    net::shm_options sleeping;
+    sleeping.poll_window = {};  // sleep at once: every message must wake its receiver
+    const auto [host_sleeping, guest_sleeping] = ping_pong(sleeping, 1000);
+    EXPECT_GE(host_sleeping, 990u);
+    EXPECT_GE(guest_sleeping, 990u);
+}
+
 TEST(ShmTransport, ByteReadsSmallerThanAMessageTakeItInPieces) {
     host_and_guest hg;
     auto [host, guest] = connect(hg);

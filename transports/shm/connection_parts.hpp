@@ -66,6 +66,7 @@ struct connection_parts {
     unique_fd peer_doorbell;  // eventfd this side signals
     asio::local::stream_protocol::socket control;  // closes when the peer process is gone
     std::chrono::steady_clock::duration stall_timeout;
+    std::chrono::steady_clock::duration poll_window;
     std::string description;
     std::function<void()> on_close;
 };

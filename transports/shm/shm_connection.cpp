@@ -31,7 +31,7 @@ public:
         : executor_(ex), memory_(std::move(parts.memory)), region_(memory_.bytes(), parts.parameters, parts.side),
           doorbell_(ex, parts.own_doorbell.release()), peer_doorbell_(std::move(parts.peer_doorbell)),
           control_(std::move(parts.control)), stall_timer_(ex), stall_timeout_(parts.stall_timeout),
-          on_close_(std::move(parts.on_close)), stage_(parts.parameters.max_message) {}
+          poll_window_(parts.poll_window), on_close_(std::move(parts.on_close)), stage_(parts.parameters.max_message) {}
 
     void start() { watch_control(); }
 
@@ -148,7 +148,7 @@ private:
                 ++stats_.doorbells_rung;
             }
             if (failed_) fail(failed_);
-            if ((rx_ || tx_) && !waiting_) wait_for_doorbell();
+            if (rx_ || tx_) idle();
         }
         if (from == woken && !delivery_posted_) deliver();
         else deliver_later();
@@ -159,6 +159,7 @@ private:
         switch (region_.inbound().read(into, kind, length)) {
         case shm::ring_status::ok:
             ++stats_.messages_received;
+            last_progress_ = std::chrono::steady_clock::now();
             if (region_.inbound().producer_waiting()) ring_peer = true;  // it waits for the room we just made
             return true;
         case shm::ring_status::empty: return false;
@@ -234,10 +235,34 @@ private:
             ++stats_.messages_sent;
             ++progress_;
             op.done += chunk.size();
-            ring_peer = true;
             first = false;
+            last_progress_ = std::chrono::steady_clock::now();
+            // A consumer that polls needs no signal (its mark is read after our head store).
+            if (out.consumer_sleeping()) ring_peer = true;
         }
         finish_send({});
+    }
+
+    // Nothing can move now. Soon after the last message, look again shortly (a posted check, so
+    // other work on the io_context goes on); later, sleep on the doorbell: mark this side asleep,
+    // look once more (a message published before the mark was seen), and wait.
+    void idle() {
+        if (waiting_ || poll_posted_) return;
+        if (std::chrono::steady_clock::now() - last_progress_ < poll_window_) {
+            poll_posted_ = true;
+            asio::post(executor_, [self = shared_from_this()] {
+                self->poll_posted_ = false;
+                if (!self->closed_) self->pump(woken);
+            });
+            return;
+        }
+        region_.inbound().mark_sleeping(true);
+        if (region_.inbound().maybe_readable()) {
+            region_.inbound().mark_sleeping(false);
+            last_progress_ = std::chrono::steady_clock::now();  // poll again rather than sleep
+            return idle();
+        }
+        wait_for_doorbell();
     }
 
     // Reading the eventfd (rather than waiting for it to become readable) lets Asio try the read
@@ -249,6 +274,7 @@ private:
                                   [self = shared_from_this()](std::error_code ec, std::size_t) {
                                       self->waiting_ = false;
                                       if (self->closed_ || ec == asio::error::operation_aborted) return;
+                                      self->region_.inbound().mark_sleeping(false);
                                       ++self->stats_.doorbells_answered;
                                       self->pump(woken);
                                   });
@@ -289,6 +315,8 @@ private:
     asio::local::stream_protocol::socket control_;
     asio::steady_timer stall_timer_;
     std::chrono::steady_clock::duration stall_timeout_;
+    std::chrono::steady_clock::duration poll_window_;
+    std::chrono::steady_clock::time_point last_progress_{};
     std::function<void()> on_close_;
 
     std::optional<receive_op> rx_, rx_done_;  // in progress; finished, handler not yet run
@@ -296,7 +324,7 @@ private:
     std::vector<std::uint8_t> stage_;  // a message a small byte read could not take whole
     std::size_t staged_ = 0, stage_length_ = 0;
     std::error_code failed_;
-    bool closed_ = false, waiting_ = false, delivery_posted_ = false, stall_armed_ = false, marked_waiting_ = false;
+    bool closed_ = false, waiting_ = false, delivery_posted_ = false, poll_posted_ = false, stall_armed_ = false, marked_waiting_ = false;
     std::uint64_t progress_ = 0;
     std::uint8_t control_byte_ = 0;
     std::uint64_t doorbell_count_ = 0;

@@ -99,7 +99,7 @@ std::unique_ptr<byte_stream> host_accept(const std::string& name, const shm_opti
     const std::string description = peer_description(name, socket.native_handle());
     return shm_detail::make_connection(connection_parts{std::move(region), p, shm::side::host, std::move(host_bell),
                                                         std::move(guest_bell), std::move(socket), options.stall_timeout,
-                                                        description, std::move(on_close)});
+                                                        options.poll_window, description, std::move(on_close)});
 }
 
 // Guest: receives the hello and its descriptors; checks everything before mapping anything.
@@ -150,7 +150,7 @@ std::unique_ptr<byte_stream> guest_attach(const std::string& name, const shm_opt
     const std::string description = "shm " + name + " (host)";
     return shm_detail::make_connection(connection_parts{std::move(region), p, shm::side::guest, std::move(fds[2]),
                                                         std::move(fds[1]), std::move(socket), options.stall_timeout,
-                                                        description, nullptr});
+                                                        options.poll_window, description, nullptr});
 }
 
 class guest_link final : public link {

@@ -15,11 +15,16 @@
  * never does (it is 8 bytes and always starts at a multiple of 8, and ring_size is a multiple of 8).
  *
  * Doorbells: each side has one (in a VMM, the guest's is an interrupt and the host's a trapping
- * write; between processes, an eventfd each). A producer rings the consumer's doorbell after
- * publishing a message. A producer that finds no room sets producer_waiting, re-reads tail, and
- * sleeps on its own doorbell; a consumer that finds producer_waiting set after advancing tail
- * rings the producer's doorbell. (Both sides fence between their store and their load, so one of
- * them always sees the other.)
+ * write; between processes, an eventfd each). Signals are only sent to a side that sleeps:
+ * - a consumer about to sleep sets consumer_sleeping, looks at head again, and sleeps only if the
+ *   ring is still empty; a producer rings the consumer's doorbell after publishing a message if it
+ *   then sees consumer_sleeping set;
+ * - a producer that finds no room sets producer_waiting, looks at tail again, and sleeps only if
+ *   there is still no room; a consumer rings the producer's doorbell after advancing tail if it
+ *   then sees producer_waiting set.
+ * Each side stores its mark or counter and then loads the other's with sequentially consistent
+ * operations, so at least one of the two sees the other: no wake-up is lost. A side may also poll
+ * the ring for a while before it sleeps, which costs the other side no signals at all.
  */
 #ifndef KDCOM_SHM_LAYOUT_H
 #define KDCOM_SHM_LAYOUT_H
@@ -40,7 +45,8 @@ struct kdcom_shm_ring_counters {
     uint32_t producer_waiting; /* producer only: 1 while it waits for room (ring its doorbell) */
     uint32_t pad0[14];  /* one 64-byte cache line each */
     uint32_t tail;      /* written by the consumer only */
-    uint32_t pad1[15];
+    uint32_t consumer_sleeping; /* consumer only: 1 while it sleeps on its doorbell */
+    uint32_t pad1[14];
 };
 
 struct kdcom_shm_header {

@@ -54,14 +54,16 @@ public:
         store_word(data_ + offset, word);  // never wraps: offset and size are multiples of 8
         copy_in((offset + header_size) & (size_ - 1), payload);
         head_ += total;
-        store(counters_->head, head_);
+        // Sequentially consistent, for the doorbell handshake (consumer_sleeping() after it).
+        std::atomic_ref<std::uint32_t>(counters_->head).store(head_, std::memory_order_seq_cst);
         return ring_status::ok;
     }
 
     // Consumer: copies the next message's payload into `buffer` (at least max_message bytes) and
     // sets `kind` and `length`. Nothing is consumed unless it returns ok.
     ring_status read(std::span<std::uint8_t> buffer, std::uint16_t& kind, std::size_t& length) noexcept {
-        const std::uint32_t head = load(counters_->head);  // the producer's: read once
+        // The producer's, read once; sequentially consistent for the doorbell handshake.
+        const std::uint32_t head = std::atomic_ref<std::uint32_t>(counters_->head).load(std::memory_order_seq_cst);
         const std::uint32_t used = head - tail_;
         // A counter taken from the region by resynchronise() may be anything: a misaligned one
         // would put a header across the end of the ring.
@@ -90,11 +92,24 @@ public:
     // mark_waiting(false). Consumer: after a read(), producer_waiting() says whether to ring the
     // producer's doorbell. Each side stores then loads with sequentially consistent operations
     // (the mark then tail; tail then the mark), so at least one sees the other: no lost wake-up.
+    // The same the other way: a consumer about to sleep calls mark_sleeping(true) and read()s
+    // again; a producer after a write() asks consumer_sleeping() whether to ring.
     void mark_waiting(bool waiting) noexcept {
         std::atomic_ref<std::uint32_t>(counters_->producer_waiting).store(waiting ? 1 : 0, std::memory_order_seq_cst);
     }
     bool producer_waiting() const noexcept {
         return std::atomic_ref<std::uint32_t>(counters_->producer_waiting).load(std::memory_order_seq_cst) != 0;
+    }
+
+    // Consumer: whether a message may be waiting (a later read() says for sure).
+    bool maybe_readable() const noexcept {
+        return std::atomic_ref<std::uint32_t>(counters_->head).load(std::memory_order_seq_cst) != tail_;
+    }
+    void mark_sleeping(bool sleeping) noexcept {
+        std::atomic_ref<std::uint32_t>(counters_->consumer_sleeping).store(sleeping ? 1 : 0, std::memory_order_seq_cst);
+    }
+    bool consumer_sleeping() const noexcept {
+        return std::atomic_ref<std::uint32_t>(counters_->consumer_sleeping).load(std::memory_order_seq_cst) != 0;
     }
 
     // Starts over from the counters the region holds now (after the guest re-initialised it).
@@ -110,9 +125,6 @@ private:
 
     static std::uint32_t load(std::uint32_t& shared) noexcept {
         return std::atomic_ref<std::uint32_t>(shared).load(std::memory_order_acquire);
-    }
-    static void store(std::uint32_t& shared, std::uint32_t v) noexcept {
-        std::atomic_ref<std::uint32_t>(shared).store(v, std::memory_order_release);
     }
 
     // The region's bytes are copied a 64-bit word at a time with relaxed atomic accesses: the other

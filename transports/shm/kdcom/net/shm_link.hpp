@@ -30,6 +30,11 @@ struct shm_options {
     shm::region_parameters region;  // the host's choice of sizes (the guest takes what it is given)
     // How long a send may find the peer's ring full before failing with errc::peer_stalled.
     std::chrono::steady_clock::duration stall_timeout = std::chrono::seconds(5);
+    // After a message moves, how long to keep looking at the rings (by re-posting a check on the
+    // io_context, so other work goes on) before going to sleep on the doorbell. While a side polls,
+    // the other sends it no signals: a conversation in full swing costs no system calls for
+    // doorbells, as KVM's halt polling does for vCPUs. Zero: sleep at once.
+    std::chrono::steady_clock::duration poll_window = std::chrono::microseconds(200);
 };
 
 // Where the rendezvous socket for NAME lives.
