@@ -19,6 +19,7 @@ kdcom_add_windows_test(wire_test wire/header_test.cpp wire/checksum_test.cpp wir
 kdcom_add_windows_test(decoder_test decode/decoder_rules_test.cpp decode/golden_vectors_test.cpp
                        decode/chunking_test.cpp decode/corruption_test.cpp decode/recovery_test.cpp)
 kdcom_add_windows_test(address_test transport/address_test.cpp)
+kdcom_add_windows_test(kd_test kd/kd_messages_test.cpp)
 kdcom_add_windows_test(endpoint_test endpoint/packet_ids_test.cpp endpoint/resend_test.cpp
                        endpoint/reset_handshake_test.cpp endpoint/retries_test.cpp endpoint/breakin_test.cpp
                        endpoint/peer_quirks_test.cpp endpoint/requests_test.cpp)

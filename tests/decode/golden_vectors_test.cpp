@@ -18,14 +18,6 @@ namespace fs = std::filesystem;
 
 const fs::path vectors_dir = fs::path(KDCOM_TEST_VECTORS_DIR) / "decoder";
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + p.string());
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 std::vector<std::string> read_event_log(const fs::path& p) {
     std::vector<std::string> lines;
     std::istringstream in(read_file(p));
@@ -97,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(Vectors, GoldenVector, ::testing::ValuesIn(all_vectors(
                          });
 
 // The shared real-world vector, as the reference describes it.
-const fs::path breakpoint_vector = vectors_dir / "x64-breakpoint-state-change.hex";
+const fs::path breakpoint_vector = breakpoint_vector_path();
 
 TEST(SharedBreakpointVector, WithoutItsTrailerDeliversNothingAndWaits) {
     const bytes input = from_hex(read_file(breakpoint_vector));

@@ -3,7 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
+#include <stdexcept>
 #include <span>
 #include <string>
 #include <variant>
@@ -118,6 +122,20 @@ inline bytes control_frame(wire::packet_type type, std::uint32_t id) {
 
 inline void append(bytes& to, std::span<const std::uint8_t> more) {
     to.insert(to.end(), more.begin(), more.end());
+}
+
+// The whole of a file, as text or bytes.
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + p.string());
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// The shared x64 breakpoint state change (tests/vectors/decoder), whole packet with its trailer.
+inline std::filesystem::path breakpoint_vector_path() {
+    return std::filesystem::path(KDCOM_TEST_VECTORS_DIR) / "decoder" / "x64-breakpoint-state-change.hex";
 }
 
 inline bytes from_hex(std::string_view text) {

@@ -1,6 +1,8 @@
 // kdcom-dump as a user runs it: real files, stdin, exit statuses, human and JSON output.
 #include <gtest/gtest.h>
 
+#include "kdcom/kd/describe.hpp"
+
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -80,8 +82,21 @@ TEST_F(KdcomDump, PrintsOneLinePerEventAndASummaryForTheSample) {
     const auto expected = decode_whole(from_hex(slurp(sample)));
     const auto lines = r.out_lines();
     ASSERT_EQ(lines.size(), expected.log.size() + 1);
-    for (std::size_t i = 0; i < expected.log.size(); ++i)
-        EXPECT_EQ(lines[i], expected.log[i].substr(0, expected.log[i].find(" body="))) << i;
+    std::size_t packet = 0, named = 0;
+    for (std::size_t i = 0; i < expected.log.size(); ++i) {
+        // The decoder's line, and for a data packet the name of the KD message it carries.
+        std::string line = expected.log[i].substr(0, expected.log[i].find(" body="));
+        if (line.find("  data  ") != std::string::npos) {
+            const auto& p = expected.packets.at(packet);
+            if (const auto api = kd::message_name(p.header.type, p.body); !api.empty()) {
+                line += "  " + std::string(api);
+                ++named;
+            }
+        }
+        if (line.find("  data  ") != std::string::npos || line.find("  control  ") != std::string::npos) ++packet;
+        EXPECT_EQ(lines[i], line) << i;
+    }
+    EXPECT_GT(named, 0u) << "the sample carries KD messages the dump names";
     EXPECT_EQ(lines.back().rfind("summary: ", 0), 0u) << lines.back();
     EXPECT_NE(lines.back().find("break-ins: " + std::to_string(expected.breakins)), std::string::npos);
 }
@@ -90,7 +105,7 @@ TEST_F(KdcomDump, JsonLinesHaveOnlyTheDocumentedKeysAndTheDecodedBodies) {
     const auto r = run("--json '" + sample.string() + "'");
     ASSERT_EQ(r.status, 0) << r.err;
     const std::set<std::string> allowed{"offset", "kind", "type", "type_name", "id",
-                                        "length", "checksum_ok", "body", "error"};
+                                        "length", "api", "checksum_ok", "body", "error"};
     const auto expected = decode_whole(from_hex(slurp(sample)));
     std::size_t packets = 0, breakins = 0;
     for (const auto& line : r.out_lines()) {
@@ -107,6 +122,9 @@ TEST_F(KdcomDump, JsonLinesHaveOnlyTheDocumentedKeysAndTheDecodedBodies) {
             EXPECT_EQ(j.at("id"), p.header.id);
             EXPECT_EQ(j.at("length"), p.header.byte_count);
             if (kind == "data") {
+                const auto api = kd::message_name(p.header.type, p.body);
+                if (api.empty()) EXPECT_FALSE(j.contains("api"));
+                else EXPECT_EQ(j.at("api"), std::string(api));
                 EXPECT_EQ(j.at("checksum_ok"), true);
                 EXPECT_EQ(j.at("body"), text::to_hex(p.body));
             }

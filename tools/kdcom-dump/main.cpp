@@ -19,6 +19,7 @@
 #include "../common/tool_error.hpp"
 #include "kdcom/decode/decoder.hpp"
 #include "kdcom/decode/describe.hpp"
+#include "kdcom/kd/describe.hpp"
 #include "kdcom/text/hex.hpp"
 
 namespace {
@@ -55,6 +56,7 @@ nlohmann::ordered_json to_json(const decode::event& e) {
             if constexpr (std::is_same_v<T, decode::data_packet>) {
                 j["kind"] = "data";
                 put_header(j, v.header);
+                if (const auto api = kd::message_name(v.header.type, v.body); !api.empty()) j["api"] = api;
                 j["checksum_ok"] = true;
                 j["body"] = text::to_hex(v.body);
             } else if constexpr (std::is_same_v<T, decode::control_packet>) {
@@ -104,7 +106,9 @@ int run(const dump_options& opt) {
                 const auto j = to_json(*e);
                 if (!j.is_null()) fmt::print("{}\n", j.dump());
             } else {
-                fmt::print("{}\n", decode::describe(*e));
+                const auto* p = std::get_if<decode::data_packet>(&*e);
+                const auto api = p ? kd::message_name(p->header.type, p->body) : std::string_view{};
+                fmt::print("{}{}{}\n", decode::describe(*e), api.empty() ? "" : "  ", api);
             }
         }
     };
@@ -147,7 +151,7 @@ int main(int argc, char** argv) {
     app.add_option("input", opt.input, "File to decode: raw bytes or hex text; - for stdin")
         ->required();
     app.add_flag("--json", opt.json,
-                 "One JSON object per event (keys: offset kind type type_name id length "
+                 "One JSON object per event (keys: offset kind type type_name id length api "
                  "checksum_ok body error); the summary goes to stderr");
     const std::map<std::string, tools::input_format> formats{
         {"auto", tools::input_format::automatic},
