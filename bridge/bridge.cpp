@@ -1,0 +1,299 @@
+// The bridge: guest PDUs in, KDCOM target role out. Each guest connection gets an epoch; handlers
+// started for an earlier guest (one that rebooted or was dropped) see a different epoch and do
+// nothing.
+#include "kdcom/bridge/bridge.hpp"
+
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include <asio/steady_timer.hpp>
+
+#include "kdcom/kd/manipulate.hpp"
+#include "kdcom/net/shm_connection.hpp"
+#include "kdcom/shm/kd_pdu.hpp"
+
+namespace kdcom::bridge {
+namespace {
+
+// An answer with no bytes (SENT, or RECEIVED without a packet).
+shm::kd_pdu status_answer(std::uint16_t operation, std::uint16_t type, std::uint32_t sequence, std::uint32_t status) {
+    shm::kd_pdu a;
+    a.operation = operation;
+    a.packet_type = type;
+    a.sequence = sequence;
+    a.status = status;
+    return a;
+}
+
+constexpr std::uint32_t status_success = 0;
+constexpr std::uint32_t status_unsuccessful = 0xC0000001;
+
+class bridge_impl final : public bridge, public std::enable_shared_from_this<bridge_impl> {
+public:
+    bridge_impl(std::unique_ptr<net::link> guest, std::unique_ptr<net::link> debugger, options o)
+        : executor_(guest->get_executor()), guest_link_(std::move(guest)), options_(std::move(o)),
+          receive_timer_(executor_), retry_timer_(executor_) {
+        endpoint_config config = options_.endpoint;
+        config.role = role::target;
+        session_ = net::session::create(std::move(debugger), config, options_.session);
+    }
+
+    void start() override {
+        session_->set_notice_handler([self = shared_from_this()](const net::session_notice& n) { self->on_session(n); });
+        session_->start();
+        receive_from_debugger();
+        open_guest();
+    }
+
+    void close() override {
+        if (closed_) return;
+        closed_ = true;
+        receive_timer_.cancel();
+        retry_timer_.cancel();
+        if (guest_) guest_->close();
+        guest_link_->close();
+        session_->close();
+    }
+
+    statistics stats() const override { return stats_; }
+    void set_notice_handler(notice_function f) override { notice_ = std::move(f); }
+    net::session& debugger_session() override { return *session_; }
+
+private:
+    struct pending_receive {
+        std::uint16_t type;
+        std::uint32_t sequence;
+        std::uint16_t header_capacity, data_capacity;
+    };
+
+    void notify(const std::string& text) {
+        if (notice_) notice_(text);
+    }
+
+    // --- the guest side ---
+
+    void open_guest() {
+        guest_link_->async_open([self = shared_from_this()](std::error_code ec, std::unique_ptr<net::byte_stream> s) {
+            if (self->closed_) return;
+            if (ec) {
+                self->notify("guest link: " + ec.message() + "; retrying");
+                self->retry_timer_.expires_after(std::chrono::milliseconds(100));
+                self->retry_timer_.async_wait([self](std::error_code e) {
+                    if (!e && !self->closed_) self->open_guest();
+                });
+                return;
+            }
+            // A shm:// link hands out shm_connections (shm_link.hpp).
+            self->guest_.reset(static_cast<net::shm_connection*>(s.release()));
+            ++self->epoch_;
+            ++self->stats_.guests_attached;
+            self->guest_buffer_.resize(self->guest_->max_message());
+            self->notify("guest attached: " + self->guest_->describe());
+            self->read_guest();
+        });
+    }
+
+    // Forgets the guest (it rebooted, died, or broke the rules) and waits for the next one.
+    void drop_guest(std::error_code why) {
+        if (!guest_) return;
+        const bool misbehaved = why.category() == error_category();
+        if (misbehaved) ++stats_.guest_errors;
+        notify(std::string(misbehaved ? "guest dropped: " : "guest gone: ") + why.message());
+        guest_->close();
+        guest_.reset();
+        ++epoch_;
+        receive_.reset();
+        receive_timer_.cancel();
+        outbox_.clear();
+        writing_ = false;
+        if (guest_send_in_flight_) session_->cancel_send();  // nobody waits for it any more
+        guest_send_in_flight_ = false;
+        if (!closed_) open_guest();
+    }
+
+    void read_guest() {
+        guest_->async_receive_message(guest_buffer_, [self = shared_from_this(), epoch = epoch_](
+                                                         std::error_code ec, std::uint16_t kind, std::size_t length) {
+            if (self->closed_ || epoch != self->epoch_) return;
+            if (ec) return self->drop_guest(ec);
+            if (kind != KDCOM_SHM_KD_PDU) return self->drop_guest(errc::shm_unexpected_message);
+            shm::kd_pdu call;
+            if (auto e = shm::decode_kd_pdu(std::span(self->guest_buffer_).first(length), call)) return self->drop_guest(e);
+            ++self->stats_.guest_calls;
+            if (auto e = self->on_guest_call(call)) return self->drop_guest(e);
+            self->read_guest();
+        });
+    }
+
+    std::error_code on_guest_call(const shm::kd_pdu& call) {
+        switch (call.operation) {
+        case KDCOM_SHM_PDU_SEND: {
+            guest_send_in_flight_ = true;
+            const auto type = static_cast<wire::packet_type>(call.packet_type);
+            session_->async_send(type, call.header, call.data,
+                                 [self = shared_from_this(), epoch = epoch_, call_sequence = call.sequence,
+                                  type_number = call.packet_type](std::error_code ec) {
+                                     if (self->closed_ || epoch != self->epoch_ || ec == asio::error::operation_aborted)
+                                         return;
+                                     self->guest_send_in_flight_ = false;
+                                     if (!ec) ++self->stats_.packets_to_debugger;
+                                     self->answer(status_answer(KDCOM_SHM_PDU_SENT, type_number, call_sequence,
+                                                                ec ? KDCOM_SHM_SEND_GAVE_UP : KDCOM_SHM_SEND_ACKNOWLEDGED));
+                                 });
+            return {};
+        }
+        case KDCOM_SHM_PDU_RECEIVE:
+            if (call.packet_type == static_cast<std::uint16_t>(wire::packet_type::poll_breakin)) {
+                const bool pending = session_->poll_breakin();
+                answer(status_answer(KDCOM_SHM_PDU_RECEIVED, call.packet_type, call.sequence,
+                                     pending ? KDCOM_SHM_RECEIVE_OK : KDCOM_SHM_RECEIVE_TIMEOUT));
+                return {};
+            }
+            if (receive_) return errc::shm_malformed_pdu;  // KdReceivePacket is not re-entrant
+            receive_ = pending_receive{call.packet_type, call.sequence, call.header_capacity, call.data_capacity};
+            try_deliver();
+            if (receive_) {
+                receive_timer_.expires_after(std::chrono::milliseconds(call.status));
+                receive_timer_.async_wait([self = shared_from_this(), epoch = epoch_](std::error_code ec) {
+                    if (ec || self->closed_ || epoch != self->epoch_ || !self->receive_) return;
+                    self->finish_receive(KDCOM_SHM_RECEIVE_TIMEOUT);
+                });
+            }
+            return {};
+        default: return errc::shm_malformed_pdu;  // answers travel the other way
+        }
+    }
+
+    void finish_receive(std::uint32_t status, const net::received_packet* p = nullptr) {
+        const auto r = *receive_;
+        receive_.reset();
+        receive_timer_.cancel();
+        shm::kd_pdu a = status_answer(KDCOM_SHM_PDU_RECEIVED, r.type, r.sequence, status);
+        if (p) {
+            const std::size_t header = std::min<std::size_t>(r.header_capacity, p->body.size());
+            a.header = std::span(p->body).first(header);
+            a.data = std::span(p->body).subspan(header);
+        }
+        if (status == KDCOM_SHM_RECEIVE_RESEND) ++stats_.resends_to_guest;
+        answer(a);
+    }
+
+    void answer(const shm::kd_pdu& a) {
+        if (!guest_) return;
+        std::vector<std::uint8_t> message(shm::kd_pdu_size(a));
+        std::error_code ec;
+        shm::encode_kd_pdu(a, message, ec);
+        outbox_.push_back(std::move(message));
+        write_guest();
+    }
+
+    void write_guest() {
+        if (writing_ || outbox_.empty() || !guest_) return;
+        writing_ = true;
+        guest_->async_send_message(KDCOM_SHM_KD_PDU, outbox_.front(),
+                                   [self = shared_from_this(), epoch = epoch_](std::error_code ec, std::size_t) {
+                                       if (self->closed_ || epoch != self->epoch_) return;
+                                       self->writing_ = false;
+                                       self->outbox_.pop_front();
+                                       if (ec) return self->drop_guest(ec);
+                                       ++self->stats_.guest_answers;
+                                       self->write_guest();
+                                   });
+    }
+
+    // --- the debugger side ---
+
+    void receive_from_debugger() {
+        if (receiving_ || closed_ || inbox_.size() >= options_.inbox_limit) return;
+        receiving_ = true;
+        session_->async_receive([self = shared_from_this()](std::error_code ec, net::received_packet p) {
+            self->receiving_ = false;
+            if (ec || self->closed_) return;
+            if (!self->serve_from_host(p)) {
+                self->inbox_.push_back(std::move(p));
+                self->try_deliver();
+            }
+            self->receive_from_debugger();
+        });
+    }
+
+    // The fast path: a physical memory read answered from guest memory by the host.
+    bool serve_from_host(const net::received_packet& p) {
+        if (!options_.read_physical || p.type != wire::packet_type::state_manipulate) return false;
+        auto request = kd::decode_manipulate(p.body);
+        if (!request || request->api != kd::manipulate_api::read_physical_memory) return false;
+        const std::size_t room = wire::default_max_body - kd::manipulate_header_size;
+        std::vector<std::uint8_t> data(std::min<std::size_t>(request->memory.transfer_count, room));
+        const std::size_t got = std::min(options_.read_physical(request->memory.address, data), data.size());
+        data.resize(got);
+        kd::manipulate_header reply = *request;
+        reply.return_status = got > 0 || data.empty() ? status_success : status_unsuccessful;
+        reply.memory.actual_bytes = static_cast<std::uint32_t>(got);
+        std::uint8_t header[kd::manipulate_header_size];
+        kd::encode_manipulate(reply, header);
+        ++stats_.fast_path_reads;
+        session_->async_send(wire::packet_type::state_manipulate, header, data, [](std::error_code) {});
+        return true;
+    }
+
+    void try_deliver() {
+        while (receive_ && !inbox_.empty()) {
+            const net::received_packet p = std::move(inbox_.front());
+            inbox_.pop_front();
+            if (static_cast<std::uint16_t>(p.type) != receive_->type) {
+                ++stats_.packets_dropped;  // kdcom.dll drops what the kernel is not waiting for
+                continue;
+            }
+            if (p.body.size() > std::size_t{receive_->header_capacity} + receive_->data_capacity) {
+                finish_receive(KDCOM_SHM_RECEIVE_RESEND);
+                break;
+            }
+            ++stats_.packets_to_guest;
+            finish_receive(KDCOM_SHM_RECEIVE_OK, &p);
+        }
+        receive_from_debugger();
+    }
+
+    void on_session(const net::session_notice& n) {
+        using what = net::session_notice::what;
+        switch (n.kind) {
+        case what::stream_opened: notify("debugger attached: " + n.text); break;
+        case what::stream_closed: notify("debugger gone: " + n.text); break;
+        case what::link_failed: notify("debugger link: " + n.text); break;
+        case what::endpoint_event:
+            if (n.event && std::holds_alternative<events::peer_reset>(*n.event)) {
+                // A new conversation: what the old one asked is void, and the kernel must send
+                // its state change again.
+                inbox_.clear();
+                if (receive_) finish_receive(KDCOM_SHM_RECEIVE_RESEND);
+                receive_from_debugger();
+            }
+            break;
+        case what::closed: break;
+        }
+    }
+
+    asio::any_io_executor executor_;
+    std::unique_ptr<net::link> guest_link_;
+    options options_;
+    std::shared_ptr<net::session> session_;
+    std::unique_ptr<net::shm_connection> guest_;
+    std::uint64_t epoch_ = 0;
+    std::vector<std::uint8_t> guest_buffer_;
+    std::deque<std::vector<std::uint8_t>> outbox_;
+    std::deque<net::received_packet> inbox_;
+    std::optional<pending_receive> receive_;
+    asio::steady_timer receive_timer_, retry_timer_;
+    bool writing_ = false, receiving_ = false, closed_ = false, guest_send_in_flight_ = false;
+    statistics stats_;
+    notice_function notice_;
+};
+
+}  // namespace
+
+std::shared_ptr<bridge> bridge::create(std::unique_ptr<net::link> guest, std::unique_ptr<net::link> debugger, options o) {
+    return std::make_shared<bridge_impl>(std::move(guest), std::move(debugger), std::move(o));
+}
+
+}  // namespace kdcom::bridge

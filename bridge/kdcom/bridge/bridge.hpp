@@ -1,0 +1,74 @@
+// The VMM plugin bridge: a guest's KD packets over shared memory on one side, KDCOM in the target
+// role on the guest's behalf toward an unmodified debugger on the other (see
+// ../shared/background/vmkd-series.txt). The guest's replacement KdSendPacket/KdReceivePacket send
+// each call as one KD PDU (kdcom/shm/layout.h) and get one answer; acknowledgements,
+// retransmissions, resets and resynchronisation stay on the host.
+//
+// What the guest sees, exactly as from kdcom.dll:
+// - SEND completes when the debugger acknowledged the packet, or, for the droppable kinds (debug
+//   prints, symbol loads, .kdfiles), when the retries ran out with no debugger (status GAVE_UP);
+// - RECEIVE of a packet type completes with the next packet of that type (packets of other types
+//   are dropped, as kdcom.dll does), with TIMEOUT when the guest's timeout passes, or with RESEND
+//   when the debugger reset the link (the kernel then sends its state change again); a RECEIVE of
+//   KD_POLL_BREAKIN is answered at once: OK if a break-in is pending, else TIMEOUT;
+// - a packet larger than the guest's buffers is answered with RESEND rather than cut.
+// Fast path: with `read_physical` set, DbgKdReadPhysicalMemoryApi requests are answered by the
+// host from guest memory without waking the guest.
+//
+// Threads: everything runs on the executor of the links given to create(); the bridge's own
+// calls must be made there too.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "kdcom/net/byte_stream.hpp"
+#include "kdcom/net/session.hpp"
+
+namespace kdcom::bridge {
+
+struct options {
+    // Reads guest physical memory for the fast path: fills `out` from `address` and returns how
+    // many bytes it could read (0: not readable). Unset: every request goes to the guest.
+    std::function<std::size_t(std::uint64_t address, std::span<std::uint8_t> out)> read_physical;
+    endpoint_config endpoint;           // the target role's configuration (role is set to target)
+    net::session_options session;       // for the debugger side
+    std::size_t inbox_limit = 64;       // packets from the debugger held for the guest at most
+};
+
+struct statistics {
+    std::uint64_t guest_calls = 0;       // PDUs from the guest (one per KdSendPacket/KdReceivePacket)
+    std::uint64_t guest_answers = 0;     // PDUs to the guest
+    std::uint64_t packets_to_debugger = 0;
+    std::uint64_t packets_to_guest = 0;
+    std::uint64_t packets_dropped = 0;   // of a type the guest was not waiting for
+    std::uint64_t fast_path_reads = 0;
+    std::uint64_t resends_to_guest = 0;  // RECEIVE answered with RESEND (link reset, packet too large)
+    std::uint64_t guests_attached = 0;
+    std::uint64_t guest_errors = 0;      // guests dropped for a malformed PDU or a broken ring
+};
+
+// What the bridge reports as it happens (for kdcom-bridge's log).
+using notice_function = std::function<void(const std::string&)>;
+
+class bridge {
+public:
+    virtual ~bridge() = default;
+
+    // `guest` yields one shm_connection per guest (a shm:// host link); `debugger` yields
+    // streams to the debugger (any transport).
+    static std::shared_ptr<bridge> create(std::unique_ptr<net::link> guest, std::unique_ptr<net::link> debugger,
+                                          options o = {});
+
+    virtual void start() = 0;
+    virtual void close() = 0;
+    virtual statistics stats() const = 0;
+    virtual void set_notice_handler(notice_function f) = 0;
+    // The debugger-side session (its endpoint's statistics, tap, notices).
+    virtual net::session& debugger_session() = 0;
+};
+
+}  // namespace kdcom::bridge
