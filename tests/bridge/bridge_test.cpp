@@ -10,6 +10,7 @@
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
+#include "support/kd_messages.hpp"
 #include "support/net_pair.hpp"
 #include "support/raw_shm_guest.hpp"
 
@@ -123,24 +124,6 @@ struct bridge_rig {
         return got;
     }
 };
-
-bytes breakpoint_state_change() {
-    kd::state_change_header h;
-    h.exception.code = 0x80000003;
-    h.program_counter = h.exception.address = 0xfffff80012345678u;
-    bytes b(kd::state_change_header_size);
-    kd::encode_state_change(h, b);
-    return b;
-}
-
-bytes manipulate(std::uint32_t api, std::uint64_t address = 0, std::uint32_t count = 0) {
-    kd::manipulate_header h;
-    h.api = api;
-    h.memory = {address, count, 0};
-    bytes b(kd::manipulate_header_size);
-    kd::encode_manipulate(h, b);
-    return b;
-}
 
 TEST(Bridge, TheGuestsCallsBecomeKdcomPacketsWithOneCrossingEachWay) {
     bridge_rig rig;

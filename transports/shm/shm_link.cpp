@@ -102,55 +102,16 @@ std::unique_ptr<byte_stream> host_accept(const std::string& name, const shm_opti
                                                         options.poll_window, description, std::move(on_close)});
 }
 
-// Guest: receives the hello and its descriptors; checks everything before mapping anything.
+// Guest: the attachment, then a connection over it.
 std::unique_ptr<byte_stream> guest_attach(const std::string& name, const shm_options& options,
                                           asio::local::stream_protocol::socket& socket, std::error_code& ec) {
-    hello h;
-    iovec iov{&h, sizeof h};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    const ssize_t n = ::recvmsg(socket.native_handle(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    if (n < 0) {
-        ec = last_error();
-        return nullptr;
-    }
-    // Take ownership of whatever descriptors arrived before judging the message.
-    std::array<unique_fd, hello_descriptors> fds;
-    std::size_t received = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (received < fds.size()) fds[received++].reset(fd);
-            else ::close(fd);
-        }
-    }
-    if (n == 0) {
-        // The host closed without a word: it already has a guest.
-        ec = std::make_error_code(std::errc::connection_refused);
-        return nullptr;
-    }
-    struct stat st {};
-    if (n != sizeof h || (msg.msg_flags & MSG_CTRUNC) || received != hello_descriptors || h.magic != KDCOM_SHM_MAGIC ||
-        h.version != KDCOM_SHM_VERSION || ::fstat(fds[0].get(), &st) != 0 ||
-        static_cast<std::uint64_t>(st.st_size) < h.region_size || h.region_size > (std::uint64_t{1} << 31)) {
-        ec = errc::shm_incompatible_region;
-        return nullptr;
-    }
-    mapping region = map_region(fds[0].get(), static_cast<std::size_t>(h.region_size), ec);
-    if (ec) return nullptr;
-    shm::region_parameters p;
-    if ((ec = shm::region::read_parameters(region.bytes(), p))) return nullptr;
+    shm_attachment a;
+    if ((ec = receive_shm_attachment(socket.native_handle(), false, a))) return nullptr;
     const std::string description = "shm " + name + " (host)";
-    return shm_detail::make_connection(connection_parts{std::move(region), p, shm::side::guest, std::move(fds[2]),
-                                                        std::move(fds[1]), std::move(socket), options.stall_timeout,
-                                                        options.poll_window, description, nullptr});
+    return shm_detail::make_connection(connection_parts{std::move(a.memory), a.parameters, shm::side::guest,
+                                                        std::move(a.guest_doorbell), std::move(a.host_doorbell),
+                                                        std::move(socket), options.stall_timeout, options.poll_window,
+                                                        description, nullptr});
 }
 
 class guest_link final : public link {
@@ -191,6 +152,48 @@ private:
 };
 
 }  // namespace
+
+std::error_code receive_shm_attachment(int socket, bool wait, shm_attachment& out) {
+    hello h;
+    iovec iov{&h, sizeof h};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    ssize_t n;
+    do n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT));
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return last_error();
+    // Take ownership of whatever descriptors arrived before judging the message.
+    std::array<unique_fd, hello_descriptors> fds;
+    std::size_t received = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (received < fds.size()) fds[received++].reset(fd);
+            else ::close(fd);
+        }
+    }
+    if (n == 0) return std::make_error_code(std::errc::connection_refused);  // the host has a guest already
+    struct stat st {};
+    if (n != sizeof h || (msg.msg_flags & MSG_CTRUNC) || received != hello_descriptors || h.magic != KDCOM_SHM_MAGIC ||
+        h.version != KDCOM_SHM_VERSION || ::fstat(fds[0].get(), &st) != 0 ||
+        static_cast<std::uint64_t>(st.st_size) < h.region_size || h.region_size > (std::uint64_t{1} << 31))
+        return errc::shm_incompatible_region;
+    std::error_code ec;
+    mapping region = map_region(fds[0].get(), static_cast<std::size_t>(h.region_size), ec);
+    if (ec) return ec;
+    if ((ec = shm::region::read_parameters(region.bytes(), out.parameters))) return ec;
+    out.memory = std::move(region);
+    out.host_doorbell = std::move(fds[1]);
+    out.guest_doorbell = std::move(fds[2]);
+    return {};
+}
 
 std::string shm_rendezvous_path(std::string_view name) {
     const char* dir = std::getenv("KDCOM_SHM_DIR");

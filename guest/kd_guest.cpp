@@ -1,0 +1,198 @@
+// The blocking guest: one KD PDU out, one answer back, per call. Waits poll the rings briefly and
+// then sleep on the guest's doorbell (and the rendezvous socket, which says when the host is gone).
+#include "kdcom/guest/kd_guest.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kdcom/net/shm_attachment.hpp"
+#include "kdcom/net/shm_link.hpp"
+#include "kdcom/shm/kd_pdu.hpp"
+
+using namespace kdcom;
+
+struct kdcom_guest {
+    net::shm_detail::unique_fd socket;
+    net::shm_attachment attachment;
+    std::optional<shm::region> region;
+    std::vector<std::uint8_t> outgoing, incoming;  // one message each way
+    std::uint32_t sequence = 0;
+    std::uint64_t doorbells = 0;
+    std::string error;
+};
+
+namespace {
+
+// How long a wait looks at the ring before it sleeps on the doorbell: an answer that comes this
+// quickly costs the host no signal (it sees this side awake).
+constexpr auto poll_before_sleep = std::chrono::microseconds(20);
+
+int fail(kdcom_guest& g, std::string why) {
+    g.error = std::move(why);
+    return KDCOM_GUEST_ERROR;
+}
+
+void ring_host(kdcom_guest& g) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(g.attachment.host_doorbell.get(), &one, sizeof one);
+    ++g.doorbells;
+}
+
+// Sleeps until the guest's doorbell rings; false if the host is gone.
+bool sleep_on_doorbell(kdcom_guest& g) {
+    pollfd fds[2] = {{g.attachment.guest_doorbell.get(), POLLIN, 0}, {g.socket.get(), POLLIN, 0}};
+    for (;;) {
+        const int n = ::poll(fds, 2, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || fds[1].revents) return false;  // the host never writes on the socket: it closed
+        std::uint64_t count;
+        [[maybe_unused]] const auto r = ::read(g.attachment.guest_doorbell.get(), &count, sizeof count);
+        return true;
+    }
+}
+
+// Writes one message to the host, waiting for room if the ring is full.
+int put(kdcom_guest& g, std::span<const std::uint8_t> message) {
+    auto& out = g.region->outbound();
+    for (;;) {
+        auto status = out.write(KDCOM_SHM_KD_PDU, message);
+        if (status == shm::ring_status::full) {
+            out.mark_waiting(true);
+            status = out.write(KDCOM_SHM_KD_PDU, message);
+            if (status == shm::ring_status::full) {
+                if (!sleep_on_doorbell(g)) return fail(g, "the host is gone");
+                continue;
+            }
+            out.mark_waiting(false);
+        }
+        if (status != shm::ring_status::ok) return fail(g, "the mailbox is broken (ring to the host)");
+        if (out.consumer_sleeping()) ring_host(g);
+        return 0;
+    }
+}
+
+// Waits for the host's answer to call `sequence` and decodes it (views into g.incoming).
+int take_answer(kdcom_guest& g, std::uint32_t sequence, shm::kd_pdu& answer) {
+    auto& in = g.region->inbound();
+    auto awake_since = std::chrono::steady_clock::now();
+    for (;;) {
+        std::uint16_t kind = 0;
+        std::size_t length = 0;
+        const auto status = in.read(g.incoming, kind, length);
+        if (status == shm::ring_status::ok) {
+            if (in.producer_waiting()) ring_host(g);
+            if (kind != KDCOM_SHM_KD_PDU || shm::decode_kd_pdu(std::span(g.incoming).first(length), answer) ||
+                answer.sequence != sequence)
+                return fail(g, "the host answered out of turn");
+            return 0;
+        }
+        if (status != shm::ring_status::empty) return fail(g, "the mailbox is broken (ring from the host)");
+        if (std::chrono::steady_clock::now() - awake_since < poll_before_sleep) continue;
+        in.mark_sleeping(true);
+        if (!in.maybe_readable()) {
+            const bool alive = sleep_on_doorbell(g);
+            in.mark_sleeping(false);
+            if (!alive) return fail(g, "the host is gone");
+        } else {
+            in.mark_sleeping(false);
+        }
+        awake_since = std::chrono::steady_clock::now();
+    }
+}
+
+int call(kdcom_guest& g, shm::kd_pdu pdu, shm::kd_pdu& answer) {
+    pdu.sequence = ++g.sequence;
+    std::error_code ec;
+    const std::size_t n = shm::encode_kd_pdu(pdu, g.outgoing, ec);
+    if (ec) return fail(g, "the packet does not fit the mailbox: " + ec.message());
+    if (put(g, std::span(g.outgoing).first(n)) != 0) return KDCOM_GUEST_ERROR;
+    return take_answer(g, pdu.sequence, answer);
+}
+
+void set_error(char* error, std::size_t size, const std::string& text) {
+    if (!error || size == 0) return;
+    const std::size_t n = std::min(size - 1, text.size());
+    std::memcpy(error, text.data(), n);
+    error[n] = '\0';
+}
+
+}  // namespace
+
+extern "C" {
+
+kdcom_guest* kdcom_guest_attach(const char* name, char* error, size_t error_size) {
+    auto g = std::make_unique<kdcom_guest>();
+    const std::string path = net::shm_rendezvous_path(name ? name : "");
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof address.sun_path) {
+        set_error(error, error_size, "rendezvous path too long: " + path);
+        return nullptr;
+    }
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    g->socket.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!g->socket || ::connect(g->socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        set_error(error, error_size, "cannot reach the host at " + path + ": " + std::strerror(errno));
+        return nullptr;
+    }
+    if (auto ec = net::receive_shm_attachment(g->socket.get(), true, g->attachment)) {
+        set_error(error, error_size, "the host at " + path + " refused the attachment: " + ec.message());
+        return nullptr;
+    }
+    g->region.emplace(g->attachment.memory.bytes(), g->attachment.parameters, shm::side::guest);
+    g->outgoing.resize(g->attachment.parameters.max_message);
+    g->incoming.resize(g->attachment.parameters.max_message);
+    return g.release();
+}
+
+int kdcom_guest_send_packet(kdcom_guest* g, uint16_t packet_type, const void* header, uint16_t header_length,
+                            const void* data, uint16_t data_length) {
+    shm::kd_pdu pdu;
+    pdu.operation = KDCOM_SHM_PDU_SEND;
+    pdu.packet_type = packet_type;
+    pdu.header = {static_cast<const std::uint8_t*>(header), header ? header_length : std::size_t{0}};
+    pdu.data = {static_cast<const std::uint8_t*>(data), data ? data_length : std::size_t{0}};
+    shm::kd_pdu answer;
+    if (call(*g, pdu, answer) != 0) return KDCOM_GUEST_ERROR;
+    if (answer.operation != KDCOM_SHM_PDU_SENT) return fail(*g, "the host answered a send with something else");
+    return answer.status == KDCOM_SHM_SEND_ACKNOWLEDGED ? KDCOM_GUEST_SENT : KDCOM_GUEST_GAVE_UP;
+}
+
+int kdcom_guest_receive_packet(kdcom_guest* g, uint16_t packet_type, void* header, uint16_t header_capacity,
+                               uint16_t* header_length, void* data, uint16_t data_capacity, uint16_t* data_length,
+                               uint32_t timeout_ms) {
+    shm::kd_pdu pdu;
+    pdu.operation = KDCOM_SHM_PDU_RECEIVE;
+    pdu.packet_type = packet_type;
+    pdu.status = timeout_ms;
+    pdu.header_capacity = header ? header_capacity : 0;
+    pdu.data_capacity = data ? data_capacity : 0;
+    shm::kd_pdu answer;
+    if (call(*g, pdu, answer) != 0) return KDCOM_GUEST_ERROR;
+    if (answer.operation != KDCOM_SHM_PDU_RECEIVED) return fail(*g, "the host answered a receive with something else");
+    if (answer.status != KDCOM_SHM_RECEIVE_OK) return answer.status == KDCOM_SHM_RECEIVE_TIMEOUT ? KDCOM_GUEST_TIMEOUT
+                                                                                                   : KDCOM_GUEST_RESEND;
+    // The host never sends more than the buffers hold; check anyway, it is the guest's memory.
+    if (answer.header.size() > pdu.header_capacity || answer.data.size() > pdu.data_capacity)
+        return fail(*g, "the host sent more than the buffers hold");
+    if (!answer.header.empty()) std::memcpy(header, answer.header.data(), answer.header.size());
+    if (!answer.data.empty()) std::memcpy(data, answer.data.data(), answer.data.size());
+    if (header_length) *header_length = static_cast<uint16_t>(answer.header.size());
+    if (data_length) *data_length = static_cast<uint16_t>(answer.data.size());
+    return KDCOM_GUEST_RECEIVED;
+}
+
+const char* kdcom_guest_error(const kdcom_guest* g) { return g->error.c_str(); }
+
+uint64_t kdcom_guest_doorbells(const kdcom_guest* g) { return g->doorbells; }
+
+void kdcom_guest_detach(kdcom_guest* g) { delete g; }
+
+}  // extern "C"
