@@ -11,6 +11,7 @@
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
 #include "support/kd_messages.hpp"
+#include "support/lossy_link.hpp"
 #include "support/net_pair.hpp"
 #include "support/raw_shm_guest.hpp"
 
@@ -32,7 +33,8 @@ struct bridge_rig {
     std::vector<std::string> notices;
     std::uint32_t next_sequence = 1;
 
-    explicit bridge_rig(bridge::options o = {}, bool with_debugger = true) {
+    // `loss` and `corrupt`: what the debugger's link does to what it writes.
+    explicit bridge_rig(bridge::options o = {}, bool with_debugger = true, double loss = 0, double corrupt = 0) {
         std::error_code ec;
         auto shm_host = net::make_shm_host(io.get_executor(), name, {}, ec);
         auto listener = net::make_unix_listener(io.get_executor(), dir.path + "/kd.sock", ec);
@@ -42,7 +44,10 @@ struct bridge_rig {
         bridge->start();
         if (with_debugger) {
             endpoint_config d{.role = role::debugger};
-            debugger = net::session::create(net::make_unix_client(io.get_executor(), dir.path + "/kd.sock"), d);
+            d.ack_timeout = 50ms;
+            std::unique_ptr<net::link> client = net::make_unix_client(io.get_executor(), dir.path + "/kd.sock");
+            if (loss > 0 || corrupt > 0) client = std::make_unique<lossy_link>(std::move(client), loss, corrupt, 42);
+            debugger = net::session::create(std::move(client), d);
             debugger->start();
         }
         attach_guest();
@@ -161,6 +166,40 @@ TEST(Bridge, TheGuestsCallsBecomeKdcomPacketsWithOneCrossingEachWay) {
     EXPECT_EQ(s.guest_answers, 3u) << "one crossing each way per call";
     EXPECT_EQ(s.packets_to_debugger, 2u);
     EXPECT_EQ(s.packets_to_guest, 1u);
+}
+
+TEST(Bridge, OneCrossingEachWayPerCallWhateverTheDebuggerLinkLoses) {
+    bridge::options o;
+    o.endpoint.ack_timeout = 50ms;
+    bridge_rig rig(o, true, /*loss=*/0.1, /*corrupt=*/0.05);
+    ASSERT_EQ(rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change()))->status,
+              KDCOM_SHM_SEND_ACKNOWLEDGED);
+    ASSERT_TRUE(rig.debugger_receive());
+    constexpr int rounds = 100;
+    for (int i = 0; i < rounds; ++i) {
+        // The debugger asks; the guest's one RECEIVE gets the request; its one SEND answers.
+        const bytes request = manipulate(kd::manipulate_api::read_virtual_memory, 0x1000u * static_cast<unsigned>(i), 2000);
+        rig.debugger->async_send(packet_type::state_manipulate, request, {}, [](std::error_code) {});
+        const auto got = rig.call(bridge_rig::receive(packet_type::state_manipulate, 20000), 30s);
+        ASSERT_TRUE(got);
+        ASSERT_EQ(got->status, KDCOM_SHM_RECEIVE_OK) << i;
+        ASSERT_EQ(bytes(got->header.begin(), got->header.end()), request) << i;
+        const bytes data(2000, static_cast<std::uint8_t>(i));
+        const auto sent = rig.call(bridge_rig::send(packet_type::state_manipulate, request, data), 30s);
+        ASSERT_TRUE(sent);
+        ASSERT_EQ(sent->status, KDCOM_SHM_SEND_ACKNOWLEDGED) << i;
+        const auto reply = rig.debugger_receive();
+        ASSERT_TRUE(reply);
+        ASSERT_EQ(reply->body.back(), static_cast<std::uint8_t>(i));
+    }
+    const auto s = rig.bridge->stats();
+    EXPECT_EQ(s.guest_calls, 1u + 2 * rounds);
+    EXPECT_EQ(s.guest_answers, s.guest_calls) << "exactly one answer per call: retransmits never reach the guest";
+    const auto& target = rig.bridge->debugger_session().protocol().stats();
+    const auto& debugger = rig.debugger->protocol().stats();
+    EXPECT_GT(target.retransmissions + debugger.retransmissions, 0u) << "the link really lost packets";
+    EXPECT_GT(target.framing_errors + debugger.framing_errors + target.resends_received + debugger.resends_received, 0u)
+        << "and damaged some";
 }
 
 TEST(Bridge, PollingForBreakInAnswersAtOnce) {
