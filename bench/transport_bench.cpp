@@ -178,16 +178,29 @@ void BM_RawAsyncPendingPingPong(benchmark::State& state) {
     report_round_trips(state, frame.size());
 }
 
+// A region in private memory seen from both sides, and a blocking eventfd doorbell for each: the
+// raw material of the shared-memory transport, for the raw baselines.
+struct raw_ring_pair {
+    shm::region_parameters p;
+    std::unique_ptr<std::uint64_t[]> memory{new std::uint64_t[(p.region_size() + 7) / 8]()};
+    std::span<std::uint8_t> bytes_of_region{reinterpret_cast<std::uint8_t*>(memory.get()), p.region_size()};
+    std::error_code initialised = shm::region::initialise(bytes_of_region, p);
+    shm::region host{bytes_of_region, p, shm::side::host}, guest{bytes_of_region, p, shm::side::guest};
+    int host_bell = ::eventfd(0, EFD_CLOEXEC), guest_bell = ::eventfd(0, EFD_CLOEXEC);
+    ~raw_ring_pair() {
+        ::close(host_bell);
+        ::close(guest_bell);
+    }
+};
+
 // The raw exchange over a shared-memory ring pair: the frame into one ring and a doorbell signal,
 // the doorbell taken and the frame copied out, and the same back for the ACK. Blocking, one
 // thread, no framing: what the shared-memory transport does at the least.
 void BM_RawRingPingPong(benchmark::State& state) {
-    shm::region_parameters p;
-    auto* memory = static_cast<std::uint8_t*>(std::aligned_alloc(4096, (p.region_size() + 4095) / 4096 * 4096));
-    const std::span<std::uint8_t> bytes_of_region(memory, p.region_size());
-    shm::region::initialise(bytes_of_region, p);
-    shm::region host(bytes_of_region, p, shm::side::host), guest(bytes_of_region, p, shm::side::guest);
-    const int host_bell = ::eventfd(0, EFD_CLOEXEC), guest_bell = ::eventfd(0, EFD_CLOEXEC);
+    raw_ring_pair rings;
+    auto &host = rings.host, &guest = rings.guest;
+    const auto& p = rings.p;
+    const int host_bell = rings.host_bell, guest_bell = rings.guest_bell;
     const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
     bytes in(p.max_message);
     std::uint16_t kind;
@@ -204,9 +217,6 @@ void BM_RawRingPingPong(benchmark::State& state) {
         host.inbound().read(in, kind, length);
         benchmark::DoNotOptimize(in.data());
     }
-    ::close(host_bell);
-    ::close(guest_bell);
-    std::free(memory);
     report_round_trips(state, frame.size());
 }
 
@@ -247,12 +257,10 @@ void BM_SessionRoundTripSeparateThreads(benchmark::State& state) {
 
 // The raw ring exchange with the same two threads, each sleeping on its doorbell between messages.
 void BM_RawRingPingPongSeparateThreads(benchmark::State& state) {
-    shm::region_parameters p;
-    auto* memory = static_cast<std::uint8_t*>(std::aligned_alloc(4096, (p.region_size() + 4095) / 4096 * 4096));
-    const std::span<std::uint8_t> bytes_of_region(memory, p.region_size());
-    shm::region::initialise(bytes_of_region, p);
-    shm::region host(bytes_of_region, p, shm::side::host), guest(bytes_of_region, p, shm::side::guest);
-    const int host_bell = ::eventfd(0, EFD_CLOEXEC), guest_bell = ::eventfd(0, EFD_CLOEXEC);
+    raw_ring_pair rings;
+    auto &host = rings.host, &guest = rings.guest;
+    const auto& p = rings.p;
+    const int host_bell = rings.host_bell, guest_bell = rings.guest_bell;
     const bytes frame(wire::data_packet_size(4000), 0x5A), ack(16, 0x69);
     std::atomic<bool> stop{false};
     std::thread host_thread([&] {
@@ -285,9 +293,6 @@ void BM_RawRingPingPongSeparateThreads(benchmark::State& state) {
     signal = 1;
     [[maybe_unused]] auto n = ::write(host_bell, &signal, 8);
     host_thread.join();
-    ::close(host_bell);
-    ::close(guest_bell);
-    std::free(memory);
     report_round_trips(state, frame.size());
 }
 

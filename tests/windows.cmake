@@ -14,14 +14,6 @@ function(kdcom_add_windows_test name)
   add_test(NAME ${name} COMMAND ${name})
 endfunction()
 
-kdcom_add_windows_test(wire_test wire/header_test.cpp wire/checksum_test.cpp wire/encoder_test.cpp
-                       wire/packet_type_test.cpp)
-kdcom_add_windows_test(decoder_test decode/decoder_rules_test.cpp decode/golden_vectors_test.cpp
-                       decode/chunking_test.cpp decode/corruption_test.cpp decode/recovery_test.cpp)
-kdcom_add_windows_test(address_test transport/address_test.cpp)
-kdcom_add_windows_test(kd_test kd/kd_messages_test.cpp)
-kdcom_add_windows_test(endpoint_test endpoint/packet_ids_test.cpp endpoint/resend_test.cpp
-                       endpoint/reset_handshake_test.cpp endpoint/retries_test.cpp endpoint/breakin_test.cpp
-                       endpoint/peer_quirks_test.cpp endpoint/requests_test.cpp)
+kdcom_add_core_tests(kdcom_add_windows_test)
 kdcom_add_windows_test(windows_pipe_test net/windows_pipe_test.cpp)
 target_link_libraries(windows_pipe_test PRIVATE kdcom::transports)

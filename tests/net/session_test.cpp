@@ -34,14 +34,7 @@ TEST_P(SessionOverTransport, TenThousandPacketsEachWayArriveOnceInOrder) {
     up.start(pair.target, pair.debugger, 10000);
     const auto deadline = std::chrono::steady_clock::now() + 120s;
     while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(50ms);
-    for (auto* t : {&down, &up}) {
-        const auto check = check_deliveries(t->sent, t->received);
-        EXPECT_TRUE(check.complete) << check.problem;
-        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
-        EXPECT_EQ(check.duplicates, 0u);
-        EXPECT_EQ(t->acknowledged, t->sent.size());
-        EXPECT_FALSE(t->first_error) << t->first_error.message();
-    }
+    expect_delivered(down, up, 0);
 }
 
 TEST_P(SessionOverTransport, APeerThatVanishesMidPacketComesBackAndTheSessionCompletes) {
@@ -55,12 +48,7 @@ TEST_P(SessionOverTransport, APeerThatVanishesMidPacketComesBackAndTheSessionCom
     const auto deadline = std::chrono::steady_clock::now() + 120s;
     while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(50ms);
     EXPECT_EQ(pair.debugger_link->cuts->load(), 1) << "the connection was cut mid-packet";
-    for (auto* t : {&down, &up}) {
-        const auto check = check_deliveries(t->sent, t->received);
-        EXPECT_TRUE(check.complete) << check.problem;
-        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
-        EXPECT_LE(check.duplicates, 1u) << "only the packet in flight may repeat across the reset";
-    }
+    expect_delivered(down, up, 1);
     EXPECT_GE(pair.target->protocol().stats().resets_received, 1u) << "the debugger ran the handshake again";
 }
 

@@ -76,13 +76,7 @@ TEST_P(WindowsTransport, TenThousandPacketsEachWayArriveOnceInOrder) {
     down.start(pair.debugger, pair.target, 10000);
     up.start(pair.target, pair.debugger, 10000);
     pair.run_until([&] { return down.done() && up.done(); }, 240s);
-    for (auto* t : {&down, &up}) {
-        const auto check = check_deliveries(t->sent, t->received);
-        EXPECT_TRUE(check.complete) << check.problem;
-        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
-        EXPECT_EQ(check.duplicates, 0u);
-        EXPECT_FALSE(t->first_error) << t->first_error.message();
-    }
+    expect_delivered(down, up, 0);
 }
 
 TEST_P(WindowsTransport, ADebuggerThatVanishesMidPacketComesBackAndTheSessionCompletes) {
@@ -95,12 +89,7 @@ TEST_P(WindowsTransport, ADebuggerThatVanishesMidPacketComesBackAndTheSessionCom
     *pair.debugger_link->cut_after_bytes = 300'000;
     pair.run_until([&] { return down.done() && up.done(); }, 120s);
     EXPECT_EQ(pair.debugger_link->cuts->load(), 1) << "the connection was cut mid-packet";
-    for (auto* t : {&down, &up}) {
-        const auto check = check_deliveries(t->sent, t->received);
-        EXPECT_TRUE(check.complete) << check.problem;
-        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
-        EXPECT_LE(check.duplicates, 1u) << "only the packet in flight may repeat across the reset";
-    }
+    expect_delivered(down, up, 1);
     EXPECT_GE(pair.target->protocol().stats().resets_received, 1u) << "the debugger ran the handshake again";
 }
 

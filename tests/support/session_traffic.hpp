@@ -7,6 +7,8 @@
 #include <system_error>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "kdcom/net/session.hpp"
 #include "support/session_checks.hpp"
 
@@ -52,5 +54,19 @@ struct traffic {
 
     bool done() const { return acknowledged == sent.size() && check_deliveries(sent, received).complete; }
 };
+
+// Every packet of both streams arrived, in order and byte-exact, each at most `max_duplicates`
+// times more than once (0 on an undisturbed link; 1 across a reset, for the packet in flight),
+// and every send completed without error.
+inline void expect_delivered(const traffic& down, const traffic& up, std::size_t max_duplicates) {
+    for (const auto* t : {&down, &up}) {
+        const auto check = check_deliveries(t->sent, t->received);
+        EXPECT_TRUE(check.complete) << check.problem;
+        EXPECT_TRUE(check.in_order_and_exact) << check.problem;
+        EXPECT_LE(check.duplicates, max_duplicates) << "only the packet in flight may repeat, and only across a reset";
+        EXPECT_EQ(t->acknowledged, t->sent.size());
+        EXPECT_FALSE(t->first_error) << t->first_error.message();
+    }
+}
 
 }  // namespace kdcom::test

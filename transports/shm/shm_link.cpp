@@ -32,6 +32,22 @@ struct hello {
 };
 constexpr std::size_t hello_descriptors = 3;
 
+// The hello with room for its descriptors, as one message header for sendmsg or recvmsg.
+struct hello_message {
+    hello h;
+    iovec iov{&h, sizeof h};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
+    msghdr msg{};
+    hello_message() {
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.data();
+        msg.msg_controllen = control.size();
+    }
+    hello_message(const hello_message&) = delete;
+    hello_message& operator=(const hello_message&) = delete;
+};
+
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
 mapping map_region(int fd, std::size_t size, std::error_code& ec) {
@@ -76,22 +92,15 @@ std::unique_ptr<byte_stream> host_accept(const std::string& name, const shm_opti
         return nullptr;
     }
 
-    hello h;
-    h.region_size = size;
-    iovec iov{&h, sizeof h};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    hello_message m;
+    m.h.region_size = size;
+    cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int) * hello_descriptors);
     const int fds[hello_descriptors] = {memory.get(), host_bell.get(), guest_bell.get()};
     std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-    if (::sendmsg(socket.native_handle(), &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof h)) {
+    if (::sendmsg(socket.native_handle(), &m.msg, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof m.h)) {
         ec = last_error();
         return nullptr;
     }
@@ -154,14 +163,9 @@ private:
 }  // namespace
 
 std::error_code receive_shm_attachment(int socket, bool wait, shm_attachment& out) {
-    hello h;
-    iovec iov{&h, sizeof h};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * hello_descriptors)> control{};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
+    hello_message m;
+    msghdr& msg = m.msg;
+    const hello& h = m.h;
     ssize_t n;
     do n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT));
     while (n < 0 && errno == EINTR);
