@@ -1,0 +1,131 @@
+// kdcom-bridge as a user runs it: a guest (the C library) and a debugger attach, a packet crosses,
+// SIGUSR1 prints statistics, SIGTERM stops it cleanly with the final statistics; bad addresses
+// are refused with a clear message and exit status 2.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <asio/executor_work_guard.hpp>
+
+#include "kdcom/guest/kd_guest.h"
+#include "kdcom/net/shm_link.hpp"
+#include "support/kd_messages.hpp"
+#include "support/net_pair.hpp"
+
+extern char** environ;
+
+namespace {
+using namespace kdcom;
+using namespace kdcom::test;
+using namespace std::chrono_literals;
+
+// kdcom-bridge running with its output going to a file.
+struct bridge_process {
+    pid_t pid = -1;
+    std::string output_path;
+
+    bridge_process(const std::vector<std::string>& args, const std::string& output) : output_path(output) {
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+        std::vector<char*> argv{const_cast<char*>(KDCOM_BRIDGE_PATH)};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        if (::posix_spawn(&pid, KDCOM_BRIDGE_PATH, &actions, nullptr, argv.data(), environ) != 0) pid = -1;
+        posix_spawn_file_actions_destroy(&actions);
+    }
+    ~bridge_process() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
+    std::string output() const {
+        std::ifstream in(output_path);
+        std::ostringstream s;
+        s << in.rdbuf();
+        return s.str();
+    }
+    bool wait_for_output(const std::string& text, std::chrono::milliseconds limit = 10s) const {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (output().find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+    int wait_exit() {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+};
+
+TEST(KdcomBridge, CarriesAGuestsPacketsToADebuggerReportsAndStopsCleanly) {
+    scratch_dir dir;
+    const std::string name = unique_shm_name(), socket = dir.path + "/kd.sock";
+    bridge_process bridge({"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket}, dir.path + "/out.txt");
+    ASSERT_GT(bridge.pid, 0);
+    ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest shm://" + name)) << bridge.output();
+    // The rendezvous socket appears once the bridge listens.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!std::filesystem::exists(net::shm_rendezvous_path(name)) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    auto debugger = net::session::create(net::make_unix_client(io.get_executor(), socket), {.role = role::debugger});
+    debugger->start();
+    std::thread runner([&] { io.run(); });
+
+    char error[256] = {};
+    kdcom_guest* g = kdcom_guest_attach(name.c_str(), error, sizeof error);
+    ASSERT_NE(g, nullptr) << error;
+    const bytes state_change = breakpoint_state_change();
+    EXPECT_EQ(kdcom_guest_send_packet(g, 7, state_change.data(), static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
+              KDCOM_GUEST_SENT)
+        << kdcom_guest_error(g);
+    std::error_code ec;
+    const auto got = debugger->receive(5000ms, ec);
+    ASSERT_TRUE(got) << ec.message();
+    EXPECT_EQ(got->body, state_change);
+
+    ::kill(bridge.pid, SIGUSR1);
+    EXPECT_TRUE(bridge.wait_for_output("statistics: guest calls 1, answers 1")) << bridge.output();
+    ::kill(bridge.pid, SIGTERM);
+    EXPECT_EQ(bridge.wait_exit(), 0);
+    const std::string out = bridge.output();
+    EXPECT_NE(out.find("guest attached"), std::string::npos) << out;
+    EXPECT_NE(out.find("debugger attached"), std::string::npos) << out;
+    EXPECT_NE(out.find("terminated, stopping"), std::string::npos) << out;
+    EXPECT_NE(out.rfind("statistics: guest calls 1, answers 1 (crossings 2); packets to the debugger 1"), std::string::npos)
+        << out;
+
+    kdcom_guest_detach(g);
+    asio::post(io, [&] { debugger->close(); });
+    work.reset();
+    runner.join();
+}
+
+TEST(KdcomBridge, RefusesAddressesItCannotUse) {
+    scratch_dir dir;
+    bridge_process wrong_kind({"--guest", "tcp://127.0.0.1:1"}, dir.path + "/a.txt");
+    EXPECT_EQ(wrong_kind.wait_exit(), 2);
+    EXPECT_NE(wrong_kind.output().find("the guest address must be shm://NAME"), std::string::npos) << wrong_kind.output();
+    bridge_process malformed({"--debugger", "tcp-listen://:99999"}, dir.path + "/b.txt");
+    EXPECT_EQ(malformed.wait_exit(), 2);
+    EXPECT_NE(malformed.output().find("invalid debugger address"), std::string::npos) << malformed.output();
+}
+
+}  // namespace

@@ -1,0 +1,118 @@
+// kdcom-bridge: a guest's KD packets over shared memory on one side, KDCOM in the target role toward
+// an unmodified debugger on the other. Prints what happens as it happens, statistics on SIGUSR1
+// and at exit, and stops cleanly on SIGINT or SIGTERM.
+#include <chrono>
+#include <csignal>
+
+#include <CLI/CLI.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "../common/tool_error.hpp"
+#include "kdcom/bridge/bridge.hpp"
+#include "kdcom/net/open_link.hpp"
+
+namespace {
+using namespace kdcom;
+
+struct bridge_options {
+    std::string guest = "shm://kdcom";
+    std::string debugger = "unix-listen:///tmp/kdcom-kd.sock";
+};
+
+transport::address parse(const std::string& text, const char* what) {
+    std::string error;
+    auto a = transport::parse_address(text, error);
+    if (!a) throw tools::tool_error(fmt::format("invalid {} address '{}': {}", what, text, error), tools::exit_usage);
+    return *a;
+}
+
+void print_statistics(bridge::bridge& b) {
+    const auto s = b.stats();
+    const auto& e = b.debugger_session().protocol().stats();
+    fmt::print("statistics: guest calls {}, answers {} (crossings {}); packets to the debugger {}, to the guest {}, "
+               "dropped {}; fast-path reads {}; retransmissions {}, resends asked {}, resets {}; bytes out {}, in {}; "
+               "guests attached {}, dropped for errors {}\n",
+               s.guest_calls, s.guest_answers, s.guest_calls + s.guest_answers, s.packets_to_debugger,
+               s.packets_to_guest, s.packets_dropped, s.fast_path_reads, e.retransmissions, e.resends_received,
+               e.resets_received, e.bytes_sent, e.bytes_received, s.guests_attached, s.guest_errors);
+    std::fflush(stdout);
+}
+
+int run(const bridge_options& opt) {
+    const auto guest_address = parse(opt.guest, "guest");
+    if (guest_address.kind != transport::address_kind::shared_memory || guest_address.shm_guest)
+        throw tools::tool_error("the guest address must be shm://NAME (this side creates the shared memory)",
+                                tools::exit_usage);
+    const auto debugger_address = parse(opt.debugger, "debugger");
+
+    asio::io_context io;
+    std::string error;
+    auto guest = net::open_link(io.get_executor(), guest_address, role::target, error);
+    if (!guest) throw tools::tool_error(error, tools::exit_usage);
+    auto debugger = net::open_link(io.get_executor(), debugger_address, role::target, error);
+    if (!debugger) throw tools::tool_error(error, tools::exit_usage);
+
+    bridge::options options;
+    options.endpoint = net::config_for(debugger_address, {});
+    auto b = bridge::bridge::create(std::move(guest), std::move(debugger), options);
+    b->set_notice_handler([](const std::string& text) {
+        fmt::print("{:%H:%M:%S} {}\n", fmt::localtime(std::time(nullptr)), text);
+        std::fflush(stdout);
+    });
+    fmt::print("kdcom-bridge: guest {}, debugger {}\n", guest_address.to_string(), debugger_address.to_string());
+    std::fflush(stdout);
+    b->start();
+
+    asio::signal_set stop(io, SIGINT, SIGTERM), report(io, SIGUSR1);
+    stop.async_wait([&](std::error_code ec, int signal) {
+        if (ec) return;
+        fmt::print("kdcom-bridge: {}, stopping\n", signal == SIGINT ? "interrupted" : "terminated");
+        report.cancel();
+        b->close();
+    });
+    std::function<void()> wait_for_report = [&] {
+        report.async_wait([&](std::error_code ec, int) {
+            if (ec) return;
+            print_statistics(*b);
+            wait_for_report();
+        });
+    };
+    wait_for_report();
+    io.run();
+    print_statistics(*b);
+    return tools::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Run KDCOM host-side for a guest: the guest's KD packets arrive over shared memory, "
+                 "the debugger (WinDbg, kd) attaches over a pipe, socket or serial line."};
+    bridge_options opt;
+    app.add_option("--guest", opt.guest, "Where the guest attaches: shm://NAME")->capture_default_str();
+    app.add_option("--debugger", opt.debugger,
+                   "Where the debugger attaches: any address (tcp-listen://, unix-listen:///PATH, serial://, "
+                   "com:..., ...)")
+        ->capture_default_str();
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        fmt::print("{}", app.help());
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "kdcom-bridge: {}\nRun with --help for usage.\n", e.what());
+        return kdcom::tools::exit_usage;
+    }
+    try {
+        return run(opt);
+    } catch (const kdcom::tools::tool_error& e) {
+        fmt::print(stderr, "kdcom-bridge: {}\n", e.what());
+        return e.status;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "kdcom-bridge: {}\n", e.what());
+        return kdcom::tools::exit_usage;
+    }
+}
