@@ -26,8 +26,10 @@ net::received_packet ask(running_bridge& rig, const bytes& header, const bytes& 
     return reply ? *reply : net::received_packet{};
 }
 
-TEST(FakeKernel, ADebuggerBreaksInReadsAndWritesMemoryAndContinues) {
-    running_bridge rig;
+class FakeKernel : public ::testing::TestWithParam<transport_kind> {};
+
+TEST_P(FakeKernel, ADebuggerBreaksInReadsAndWritesMemoryAndContinues) {
+    running_bridge rig({}, GetParam());
     char error[256] = {};
     kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
     ASSERT_NE(g, nullptr) << error;
@@ -97,6 +99,90 @@ TEST(FakeKernel, ADebuggerBreaksInReadsAndWritesMemoryAndContinues) {
     EXPECT_EQ(kernel.stats().bytes_written, 100u);
     EXPECT_TRUE(kernel.error().empty()) << kernel.error();
     kdcom_guest_detach(g);
+}
+
+INSTANTIATE_TEST_SUITE_P(DebuggerLinks, FakeKernel,
+                         ::testing::Values(transport_kind::tcp, transport_kind::unix_socket, transport_kind::fifo,
+                                           transport_kind::serial_pty),
+                         [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
+
+// A running fake kernel on its own thread.
+struct kernel_thread {
+    kdcom_guest* guest = nullptr;
+    guest::memory_image memory{1 << 20};
+    std::unique_ptr<guest::fake_kernel> kernel;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+
+    explicit kernel_thread(const std::string& name, std::string boot_message = {}) {
+        char error[256] = {};
+        guest = kdcom_guest_attach(name.c_str(), error, sizeof error);
+        if (!guest) throw std::runtime_error(error);
+        kernel = std::make_unique<guest::fake_kernel>(guest, memory, guest::fake_kernel_options{.kern_base = kern_base});
+        thread = std::thread([this, boot_message] {
+            if (!boot_message.empty()) kernel->print(boot_message);
+            kernel->run(stop);
+        });
+    }
+    // Stops the kernel and waits for its thread; its statistics may be read after this.
+    void finish() {
+        stop = true;
+        if (thread.joinable()) thread.join();
+    }
+    ~kernel_thread() {
+        finish();
+        kdcom_guest_detach(guest);
+    }
+};
+
+std::optional<net::received_packet> next_of_type(running_bridge& rig, packet_type type) {
+    for (int i = 0; i < 10; ++i) {
+        std::error_code ec;
+        auto p = rig.debugger->receive(5000ms, ec);
+        if (!p) return std::nullopt;
+        if (p->type == type) return p;
+    }
+    return std::nullopt;
+}
+
+TEST(FakeKernelLife, ANewDebuggerIsToldTheStateAgainAfterItsResetHandshake) {
+    running_bridge rig;
+    kernel_thread k(rig.name);
+    rig.on_io([&] { rig.debugger->send_breakin(); });
+    ASSERT_TRUE(next_of_type(rig, packet_type::state_change64)) << "the first debugger sees the break";
+
+    // That debugger goes away; another attaches while the kernel is still stopped.
+    rig.on_io([&] {
+        rig.debugger->close();
+        rig.debugger = net::session::create(net::make_unix_client(rig.io.get_executor(), rig.dir.path + "/kd.sock"),
+                                            {.role = role::debugger});
+        rig.debugger->start();
+    });
+    const auto again = next_of_type(rig, packet_type::state_change64);
+    ASSERT_TRUE(again) << "the kernel reported its state to the new debugger";
+    EXPECT_EQ(kd::decode_state_change(again->body)->exception.code, 0x80000003u);
+    EXPECT_FALSE(rig.debugger->send(packet_type::state_manipulate, manipulate(kd::manipulate_api::continue_), {}, 5000ms));
+    k.finish();
+    EXPECT_GE(k.kernel->stats().state_changes_resent, 1u);
+    EXPECT_GE(rig.stats().resends_to_guest, 1u);
+}
+
+TEST(FakeKernelLife, AGuestThatRebootsIsServedAgainWithTheDebuggerStillAttached) {
+    running_bridge rig;
+    {
+        kernel_thread first(rig.name, "first boot\n");
+        const auto p = next_of_type(rig, packet_type::debug_io);
+        ASSERT_TRUE(p);
+        EXPECT_EQ(std::string(p->body.end() - 11, p->body.end()), "first boot\n");
+    }  // the guest goes away (a reboot)
+    kernel_thread second(rig.name, "second boot\n");
+    const auto p = next_of_type(rig, packet_type::debug_io);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(std::string(p->body.end() - 12, p->body.end()), "second boot\n");
+    rig.on_io([&] { rig.debugger->send_breakin(); });
+    EXPECT_TRUE(next_of_type(rig, packet_type::state_change64)) << "and it can be debugged";
+    EXPECT_FALSE(rig.debugger->send(packet_type::state_manipulate, manipulate(kd::manipulate_api::continue_), {}, 5000ms));
+    EXPECT_EQ(rig.stats().guests_attached, 2u);
 }
 
 }  // namespace

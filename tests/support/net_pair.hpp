@@ -75,42 +75,40 @@ private:
     int fd_;
 };
 
-struct session_pair {
-    asio::io_context io;
-    scratch_dir dir;
-    std::shared_ptr<net::session> debugger, target;
-    net::listener* listener = nullptr;  // the target's, for socket kinds
-    cutting_link* debugger_link = nullptr;
+// The two ends of a link of a chosen kind: the target's (a listener where the kind has one) and
+// the debugger's. Owns what the kind needs (the pty master) for as long as it lives.
+struct link_pair {
+    std::unique_ptr<net::link> target, debugger;
+    net::listener* listener = nullptr;  // the target's, for socket and shm kinds
     int pty_master = -1;
 
-    session_pair(transport_kind kind, endpoint_config d, endpoint_config t, net::session_options options = {}) {
-        std::unique_ptr<net::link> target_link, debugger_inner;
+    link_pair(asio::io_context& io, transport_kind kind, const std::string& dir) {
         std::error_code ec;
         switch (kind) {
         case transport_kind::tcp: {
             auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
+            if (l) debugger = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
             listener = l.get();
-            debugger_inner = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
-            target_link = std::move(l);
+            target = std::move(l);
             break;
         }
         case transport_kind::unix_socket: {
-            auto l = net::make_unix_listener(io.get_executor(), dir.path + "/kd.sock", ec);
+            auto l = net::make_unix_listener(io.get_executor(), dir + "/kd.sock", ec);
             listener = l.get();
-            debugger_inner = net::make_unix_client(io.get_executor(), dir.path + "/kd.sock");
-            target_link = std::move(l);
+            debugger = net::make_unix_client(io.get_executor(), dir + "/kd.sock");
+            target = std::move(l);
             break;
         }
         case transport_kind::fifo:
-            target_link = net::make_fifo_link(io.get_executor(), dir.path + "/serial", role::target);
-            debugger_inner = net::make_fifo_link(io.get_executor(), dir.path + "/serial", role::debugger);
+            target = net::make_fifo_link(io.get_executor(), dir + "/serial", role::target);
+            debugger = net::make_fifo_link(io.get_executor(), dir + "/serial", role::debugger);
             break;
         case transport_kind::shm: {  // the target is the host side, as in the VMM bridge
             const std::string name = unique_shm_name();
             auto l = net::make_shm_host(io.get_executor(), name, {}, ec);
             listener = l.get();
-            debugger_inner = net::make_shm_guest(io.get_executor(), name);
-            target_link = std::move(l);
+            debugger = net::make_shm_guest(io.get_executor(), name);
+            target = std::move(l);
             break;
         }
         case transport_kind::serial_pty: {
@@ -118,8 +116,8 @@ struct session_pair {
             char name[256] = {};
             if (::openpty(&pty_master, &slave, name, nullptr, nullptr) != 0) throw std::runtime_error("openpty failed");
             ::close(slave);  // the serial link opens it by name
-            target_link = net::make_serial_link(io.get_executor(), name, {});
-            debugger_inner = std::make_unique<descriptor_link>(io.get_executor(), pty_master);
+            target = net::make_serial_link(io.get_executor(), name, {});
+            debugger = std::make_unique<descriptor_link>(io.get_executor(), pty_master);
             // A pty master must not translate or echo: make it raw.
             termios tio{};
             ::tcgetattr(pty_master, &tio);
@@ -129,11 +127,29 @@ struct session_pair {
         }
         }
         if (ec) throw std::system_error(ec);
-        auto cutting = std::make_unique<cutting_link>(std::move(debugger_inner));
+    }
+    link_pair(const link_pair&) = delete;
+    link_pair& operator=(const link_pair&) = delete;
+    ~link_pair() {
+        if (pty_master >= 0) ::close(pty_master);
+    }
+};
+
+struct session_pair {
+    asio::io_context io;
+    scratch_dir dir;
+    std::unique_ptr<link_pair> links;  // outlives the sessions (it holds the pty master)
+    std::shared_ptr<net::session> debugger, target;
+    net::listener* listener = nullptr;  // the target's, for socket kinds
+    cutting_link* debugger_link = nullptr;
+
+    session_pair(transport_kind kind, endpoint_config d, endpoint_config t, net::session_options options = {})
+        : links(std::make_unique<link_pair>(io, kind, dir.path)), listener(links->listener) {
+        auto cutting = std::make_unique<cutting_link>(std::move(links->debugger));
         debugger_link = cutting.get();
         d.role = role::debugger;
         t.role = role::target;
-        target = net::session::create(std::move(target_link), t, options);
+        target = net::session::create(std::move(links->target), t, options);
         debugger = net::session::create(std::move(cutting), d, options);
         target->start();
         debugger->start();
@@ -143,11 +159,8 @@ struct session_pair {
         if (debugger) debugger->close();
         if (target) target->close();
         io.run_for(std::chrono::milliseconds(50));
-        if (pty_master >= 0) ::close(pty_master);
     }
-};
-
-// A message header as the KD manipulate messages start: its API number, then zeros.
+};// A message header as the KD manipulate messages start: its API number, then zeros.
 inline bytes manipulate_like(std::uint16_t api) {
     bytes b(0x38, 0);
     b[0] = static_cast<std::uint8_t>(api);

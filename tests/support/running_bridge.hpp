@@ -1,5 +1,6 @@
 // The bridge and a debugger-role session on an io_context thread of their own, for tests whose
-// guest makes blocking calls from the test's thread.
+// guest makes blocking calls from the test's thread. The debugger can reach the bridge over any
+// kind of link (a Unix socket by default).
 #pragma once
 
 #include <future>
@@ -16,20 +17,21 @@ struct running_bridge {
     asio::io_context io;
     scratch_dir dir;
     std::string name = unique_shm_name();
+    std::unique_ptr<link_pair> debugger_links;  // the bridge takes one end, the debugger the other
     std::shared_ptr<bridge::bridge> bridge;
     std::shared_ptr<net::session> debugger;
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
     std::thread runner;
 
-    explicit running_bridge(bridge::options options = {}) {
+    // The debugger reaches the bridge over a link of `kind`.
+    explicit running_bridge(bridge::options options = {}, transport_kind kind = transport_kind::unix_socket)
+        : debugger_links(std::make_unique<link_pair>(io, kind, dir.path)) {
         std::error_code ec;
         auto shm_host = net::make_shm_host(io.get_executor(), name, {}, ec);
-        auto listener = net::make_unix_listener(io.get_executor(), dir.path + "/kd.sock", ec);
         if (ec) throw std::system_error(ec);
-        bridge = bridge::bridge::create(std::move(shm_host), std::move(listener), std::move(options));
+        bridge = bridge::bridge::create(std::move(shm_host), std::move(debugger_links->target), std::move(options));
         bridge->start();
-        debugger = net::session::create(net::make_unix_client(io.get_executor(), dir.path + "/kd.sock"),
-                                        {.role = role::debugger});
+        debugger = net::session::create(std::move(debugger_links->debugger), {.role = role::debugger});
         debugger->start();
         runner = std::thread([this] { io.run(); });
     }
