@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "../common/tool_error.hpp"
+#include "../common/tool_main.hpp"
 #include "kdcom/bridge/bridge.hpp"
 #include "kdcom/net/open_link.hpp"
 
@@ -97,22 +98,5 @@ int main(int argc, char** argv) {
                    "Where the debugger attaches: any address (tcp-listen://, unix-listen:///PATH, serial://, "
                    "com:..., ...)")
         ->capture_default_str();
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-        fmt::print("{}", app.help());
-        return 0;
-    } catch (const CLI::ParseError& e) {
-        fmt::print(stderr, "kdcom-bridge: {}\nRun with --help for usage.\n", e.what());
-        return kdcom::tools::exit_usage;
-    }
-    try {
-        return run(opt);
-    } catch (const kdcom::tools::tool_error& e) {
-        fmt::print(stderr, "kdcom-bridge: {}\n", e.what());
-        return e.status;
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "kdcom-bridge: {}\n", e.what());
-        return kdcom::tools::exit_usage;
-    }
+    return kdcom::tools::tool_main("kdcom-bridge", app, argc, argv, [&] { return run(opt); });
 }

@@ -17,6 +17,7 @@
 #include "../common/byte_source.hpp"
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
+#include "../common/tool_main.hpp"
 #include "kdcom/decode/decoder.hpp"
 #include "kdcom/decode/describe.hpp"
 #include "kdcom/kd/describe.hpp"
@@ -165,22 +166,5 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(std::size_t{0}, kdcom::wire::byte_count_limit))
         ->default_val(kdcom::wire::default_max_body);
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp&) {
-        fmt::print("{}", app.help());
-        return 0;
-    } catch (const CLI::ParseError& e) {
-        fmt::print(stderr, "kdcom-dump: {}\nRun with --help for usage.\n", e.what());
-        return kdcom::tools::exit_usage;
-    }
-    try {
-        return run(opt);
-    } catch (const kdcom::tools::tool_error& e) {
-        fmt::print(stderr, "kdcom-dump: {}\n", e.what());
-        return e.status;
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "kdcom-dump: {}\n", e.what());
-        return kdcom::tools::exit_usage;
-    }
+    return kdcom::tools::tool_main("kdcom-dump", app, argc, argv, [&] { return run(opt); });
 }

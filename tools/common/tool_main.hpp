@@ -1,0 +1,37 @@
+// The part of every tool's main() after its options are declared: parse the command line, answer
+// --help, run, and turn what the run throws into a message on stderr and the exit status it
+// deserves.
+#pragma once
+
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "tool_error.hpp"
+
+namespace kdcom::tools {
+
+template <class Run>
+int tool_main(const char* name, CLI::App& app, int argc, char** argv, Run run) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        fmt::print("{}", app.help());
+        return exit_ok;
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "{}: {}\nRun with --help for usage.\n", name, e.what());
+        return exit_usage;
+    }
+    try {
+        return run();
+    } catch (const tool_error& e) {
+        fmt::print(stderr, "{}: {}\n", name, e.what());
+        return e.status;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: {}\n", name, e.what());
+        return exit_usage;
+    }
+}
+
+}  // namespace kdcom::tools
