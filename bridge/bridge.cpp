@@ -129,6 +129,7 @@ private:
     std::error_code on_guest_call(const shm::kd_pdu& call) {
         switch (call.operation) {
         case KDCOM_SHM_PDU_SEND: {
+            if (guest_send_in_flight_) return errc::shm_malformed_pdu;  // KdSendPacket is not re-entrant either
             guest_send_in_flight_ = true;
             const auto type = static_cast<wire::packet_type>(call.packet_type);
             session_->async_send(type, call.header, call.data,

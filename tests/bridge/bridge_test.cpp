@@ -308,6 +308,18 @@ TEST(Bridge, AGuestWritingNonsenseIsDroppedAndTheNextGuestIsServed) {
     EXPECT_TRUE(dropped_said) << "a clear message";
 }
 
+TEST(Bridge, AGuestThatCallsAgainBeforeItsAnswerIsDropped) {
+    bridge_rig rig({}, /*with_debugger=*/false);  // no debugger: the first send stays in flight
+    shm::kd_pdu first = bridge_rig::send(packet_type::state_change64, breakpoint_state_change());
+    bytes message(shm::kd_pdu_size(first));
+    std::error_code ec;
+    shm::encode_kd_pdu(first, message, ec);
+    rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [&](std::error_code, std::size_t) {
+        rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [](std::error_code, std::size_t) {});
+    });
+    EXPECT_TRUE(rig.run_until([&] { return rig.bridge->stats().guest_errors == 1; })) << "KdSendPacket is not re-entrant";
+}
+
 TEST(Bridge, AScribblingGuestCannotHarmTheBridge) {
     bridge_rig rig;
     rig.guest.reset();  // this guest leaves; a hostile one takes its place
