@@ -26,10 +26,12 @@ net::received_packet ask(running_bridge& rig, const bytes& header, const bytes& 
     return reply ? *reply : net::received_packet{};
 }
 
-class FakeKernel : public ::testing::TestWithParam<transport_kind> {};
+// The debugger's link, and whether it loses and damages what the debugger writes.
+class FakeKernel : public ::testing::TestWithParam<std::tuple<transport_kind, bool>> {};
 
 TEST_P(FakeKernel, ADebuggerBreaksInReadsAndWritesMemoryAndContinues) {
-    running_bridge rig({}, GetParam());
+    const auto [kind, faulty] = GetParam();
+    running_bridge rig({}, kind, faulty ? 0.05 : 0, faulty ? 0.02 : 0);
     char error[256] = {};
     kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
     ASSERT_NE(g, nullptr) << error;
@@ -102,9 +104,12 @@ TEST_P(FakeKernel, ADebuggerBreaksInReadsAndWritesMemoryAndContinues) {
 }
 
 INSTANTIATE_TEST_SUITE_P(DebuggerLinks, FakeKernel,
-                         ::testing::Values(transport_kind::tcp, transport_kind::unix_socket, transport_kind::fifo,
-                                           transport_kind::serial_pty),
-                         [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
+                         ::testing::Combine(::testing::Values(transport_kind::tcp, transport_kind::unix_socket,
+                                                              transport_kind::fifo, transport_kind::serial_pty),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<transport_kind, bool>>& test) {
+                             return to_string(std::get<0>(test.param)) + (std::get<1>(test.param) ? "_faulty" : "");
+                         });
 
 // A running fake kernel on its own thread.
 struct kernel_thread {

@@ -9,6 +9,7 @@
 #include <asio/executor_work_guard.hpp>
 
 #include "kdcom/bridge/bridge.hpp"
+#include "support/lossy_link.hpp"
 #include "support/net_pair.hpp"
 
 namespace kdcom::test {
@@ -23,15 +24,23 @@ struct running_bridge {
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
     std::thread runner;
 
-    // The debugger reaches the bridge over a link of `kind`.
-    explicit running_bridge(bridge::options options = {}, transport_kind kind = transport_kind::unix_socket)
+    // The debugger reaches the bridge over a link of `kind`, which loses and damages that share of
+    // what the debugger writes (then both sides retransmit quickly).
+    explicit running_bridge(bridge::options options = {}, transport_kind kind = transport_kind::unix_socket,
+                            double loss = 0, double corrupt = 0)
         : debugger_links(std::make_unique<link_pair>(io, kind, dir.path)) {
+        endpoint_config debugger_config{.role = role::debugger};
+        if (loss > 0 || corrupt > 0) {
+            debugger_links->debugger =
+                std::make_unique<lossy_link>(std::move(debugger_links->debugger), loss, corrupt, 7);
+            debugger_config.ack_timeout = options.endpoint.ack_timeout = std::chrono::milliseconds(50);
+        }
         std::error_code ec;
         auto shm_host = net::make_shm_host(io.get_executor(), name, {}, ec);
         if (ec) throw std::system_error(ec);
         bridge = bridge::bridge::create(std::move(shm_host), std::move(debugger_links->target), std::move(options));
         bridge->start();
-        debugger = net::session::create(std::move(debugger_links->debugger), {.role = role::debugger});
+        debugger = net::session::create(std::move(debugger_links->debugger), debugger_config);
         debugger->start();
         runner = std::thread([this] { io.run(); });
     }
