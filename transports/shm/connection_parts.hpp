@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -17,17 +19,30 @@
 namespace kdcom::net::shm_detail {
 
 struct connection_parts {
-    mapping memory;
+    asio::any_io_executor executor;
+    std::span<std::uint8_t> region;  // the shared region (in `memory` if this side mapped it)
+    mapping memory;                  // empty when someone else (a VMM) owns the region
     shm::region_parameters parameters;
     shm::side side = shm::side::host;
-    unique_fd own_doorbell;   // eventfd this side waits on
-    unique_fd peer_doorbell;  // eventfd this side signals
-    asio::local::stream_protocol::socket control;  // closes when the peer process is gone
+    unique_fd own_doorbell;             // eventfd this side waits on
+    std::function<void()> ring_peer;    // signals the other side (an eventfd write, a VMM's interrupt)
+    std::optional<asio::local::stream_protocol::socket> control;  // if any: closes when the peer process is gone
     std::chrono::steady_clock::duration stall_timeout;
     std::chrono::steady_clock::duration poll_window;
     std::string description;
     std::function<void()> on_close;
+    std::function<void()>* end_from_outside = nullptr;  // if set: receives a function that ends the connection
 };
+
+// A doorbell signal to an eventfd the function owns.
+inline std::function<void()> eventfd_signal(unique_fd fd) {
+    auto owned = std::make_shared<unique_fd>(std::move(fd));
+    return [owned] {
+        const std::uint64_t one = 1;
+        // EAGAIN means the counter is saturated: the peer has a wake-up pending anyway.
+        [[maybe_unused]] const auto n = ::write(owned->get(), &one, sizeof one);
+    };
+}
 
 std::unique_ptr<shm_connection> make_connection(connection_parts parts);
 

@@ -19,21 +19,24 @@
 namespace kdcom::net::shm_detail {
 namespace {
 
-void signal_doorbell(int fd) noexcept {
-    const std::uint64_t one = 1;
-    // EAGAIN means the counter is saturated: the peer has a wake-up pending anyway.
-    [[maybe_unused]] const auto n = ::write(fd, &one, sizeof one);
-}
-
 class channel final : public std::enable_shared_from_this<channel> {
 public:
-    explicit channel(asio::any_io_executor ex, connection_parts parts)
-        : executor_(ex), memory_(std::move(parts.memory)), region_(memory_.bytes(), parts.parameters, parts.side),
-          doorbell_(ex, parts.own_doorbell.release()), peer_doorbell_(std::move(parts.peer_doorbell)),
-          control_(std::move(parts.control)), stall_timer_(ex), stall_timeout_(parts.stall_timeout),
+    explicit channel(connection_parts parts)
+        : executor_(parts.executor), memory_(std::move(parts.memory)), region_(parts.region, parts.parameters, parts.side),
+          doorbell_(executor_, parts.own_doorbell.release()), ring_peer_(std::move(parts.ring_peer)),
+          control_(std::move(parts.control)), stall_timer_(executor_), stall_timeout_(parts.stall_timeout),
           poll_window_(parts.poll_window), on_close_(std::move(parts.on_close)), stage_(parts.parameters.max_message) {}
 
-    void start() { watch_control(); }
+    void start() {
+        if (control_) watch_control();
+    }
+
+    // Ends the connection as if the peer had gone (a VMM saying the guest rebooted).
+    void end() {
+        if (closed_) return;
+        fail(asio::error::eof);
+        pump(woken);
+    }
 
     // Starting an operation may finish it at once; its handler then runs later, from the
     // io_context, never inside this call.
@@ -63,9 +66,9 @@ public:
         if (tx_) finish_send(asio::error::operation_aborted);
         std::error_code ignored;
         doorbell_.close(ignored);
-        control_.close(ignored);
+        if (control_) control_->close(ignored);
         stall_timer_.cancel();
-        peer_doorbell_.reset();
+        ring_peer_ = nullptr;
         deliver_later();
         if (auto f = std::exchange(on_close_, nullptr)) f();
     }
@@ -143,8 +146,8 @@ private:
             bool ring_peer = false;
             if (rx_) pump_receive(ring_peer);
             if (tx_ && !failed_) pump_send(ring_peer);
-            if (ring_peer && peer_doorbell_) {
-                signal_doorbell(peer_doorbell_.get());
+            if (ring_peer && ring_peer_) {
+                ring_peer_();
                 ++stats_.doorbells_rung;
             }
             if (failed_) fail(failed_);
@@ -299,7 +302,7 @@ private:
 
     // The peer never writes to the socket; end of file (or any error) means its process is gone.
     void watch_control() {
-        control_.async_read_some(asio::buffer(&control_byte_, 1), [self = shared_from_this()](std::error_code ec, std::size_t) {
+        control_->async_read_some(asio::buffer(&control_byte_, 1), [self = shared_from_this()](std::error_code ec, std::size_t) {
             if (self->closed_ || ec == asio::error::operation_aborted) return;
             if (!ec) return self->watch_control();
             self->fail(asio::error::eof);
@@ -311,8 +314,8 @@ private:
     mapping memory_;
     shm::region region_;
     asio::posix::stream_descriptor doorbell_;
-    unique_fd peer_doorbell_;
-    asio::local::stream_protocol::socket control_;
+    std::function<void()> ring_peer_;
+    std::optional<asio::local::stream_protocol::socket> control_;
     asio::steady_timer stall_timer_;
     std::chrono::steady_clock::duration stall_timeout_;
     std::chrono::steady_clock::duration poll_window_;
@@ -363,9 +366,13 @@ private:
 
 std::unique_ptr<shm_connection> make_connection(connection_parts parts) {
     auto description = parts.description;
-    auto ex = parts.control.get_executor();
-    auto c = std::make_shared<channel>(ex, std::move(parts));
+    auto* end_from_outside = parts.end_from_outside;
+    auto c = std::make_shared<channel>(std::move(parts));
     c->start();
+    if (end_from_outside)
+        *end_from_outside = [weak = std::weak_ptr<channel>(c)] {
+            if (auto live = weak.lock()) live->end();
+        };
     return std::make_unique<connection>(std::move(c), std::move(description));
 }
 

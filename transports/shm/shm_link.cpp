@@ -105,10 +105,20 @@ std::unique_ptr<byte_stream> host_accept(const std::string& name, const shm_opti
         return nullptr;
     }
 
-    const std::string description = peer_description(name, socket.native_handle());
-    return shm_detail::make_connection(connection_parts{std::move(region), p, shm::side::host, std::move(host_bell),
-                                                        std::move(guest_bell), std::move(socket), options.stall_timeout,
-                                                        options.poll_window, description, std::move(on_close)});
+    connection_parts parts;
+    parts.executor = socket.get_executor();
+    parts.region = region.bytes();
+    parts.memory = std::move(region);
+    parts.parameters = p;
+    parts.side = shm::side::host;
+    parts.own_doorbell = std::move(host_bell);
+    parts.ring_peer = shm_detail::eventfd_signal(std::move(guest_bell));
+    parts.description = peer_description(name, socket.native_handle());
+    parts.control.emplace(std::move(socket));
+    parts.stall_timeout = options.stall_timeout;
+    parts.poll_window = options.poll_window;
+    parts.on_close = std::move(on_close);
+    return shm_detail::make_connection(std::move(parts));
 }
 
 // Guest: the attachment, then a connection over it.
@@ -116,11 +126,19 @@ std::unique_ptr<byte_stream> guest_attach(const std::string& name, const shm_opt
                                           asio::local::stream_protocol::socket& socket, std::error_code& ec) {
     shm_attachment a;
     if ((ec = receive_shm_attachment(socket.native_handle(), false, a))) return nullptr;
-    const std::string description = "shm " + name + " (host)";
-    return shm_detail::make_connection(connection_parts{std::move(a.memory), a.parameters, shm::side::guest,
-                                                        std::move(a.guest_doorbell), std::move(a.host_doorbell),
-                                                        std::move(socket), options.stall_timeout, options.poll_window,
-                                                        description, nullptr});
+    connection_parts parts;
+    parts.executor = socket.get_executor();
+    parts.region = a.memory.bytes();
+    parts.memory = std::move(a.memory);
+    parts.parameters = a.parameters;
+    parts.side = shm::side::guest;
+    parts.own_doorbell = std::move(a.guest_doorbell);
+    parts.ring_peer = shm_detail::eventfd_signal(std::move(a.host_doorbell));
+    parts.description = "shm " + name + " (host)";
+    parts.control.emplace(std::move(socket));
+    parts.stall_timeout = options.stall_timeout;
+    parts.poll_window = options.poll_window;
+    return shm_detail::make_connection(std::move(parts));
 }
 
 class guest_link final : public link {
