@@ -32,7 +32,8 @@ namespace kdcom::bridge {
 
 struct options {
     // Reads guest physical memory for the fast path: fills `out` from `address` and returns how
-    // many bytes it could read (0: not readable). Unset: every request goes to the guest.
+    // many bytes it could read (0: not readable). Unset: every request goes to the guest. Called
+    // on the bridge's executor, possibly while guest vCPUs run: it must be safe to call then.
     std::function<std::size_t(std::uint64_t address, std::span<std::uint8_t> out)> read_physical;
     endpoint_config endpoint;           // the target role's configuration (role is set to target)
     net::session_options session;       // for the debugger side
