@@ -11,7 +11,7 @@
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
 #include "support/kd_messages.hpp"
-#include "support/lossy_link.hpp"
+#include "kdcom/net/faulty_link.hpp"
 #include "support/net_pair.hpp"
 #include "support/raw_shm_guest.hpp"
 
@@ -46,7 +46,7 @@ struct bridge_rig {
             endpoint_config d{.role = role::debugger};
             d.ack_timeout = 50ms;
             std::unique_ptr<net::link> client = net::make_unix_client(io.get_executor(), dir.path + "/kd.sock");
-            if (loss > 0 || corrupt > 0) client = std::make_unique<lossy_link>(std::move(client), loss, corrupt, 42);
+            if (loss > 0 || corrupt > 0) client = std::make_unique<net::faulty_link>(std::move(client), loss, corrupt, 42);
             debugger = net::session::create(std::move(client), d);
             debugger->start();
         }

@@ -1,7 +1,7 @@
-// A link wrapper whose streams lose and damage what they write, deterministically from a seed: a
-// write is dropped whole with probability `loss` (as if its frames never arrived) and otherwise
-// has one byte flipped with probability `corrupt`. For testing what a lossy debugger link does to
-// everything above it.
+// A link whose streams lose and damage what they write, deterministically from a seed: a write is
+// dropped whole with probability `loss` (as if its frames never arrived) and otherwise has one
+// byte flipped with probability `corrupt`. For simulations and tests of what a bad debugger link
+// does to everything above it (kdcom-sim --faults).
 #pragma once
 
 #include <memory>
@@ -10,27 +10,27 @@
 
 #include "kdcom/net/byte_stream.hpp"
 
-namespace kdcom::test {
+namespace kdcom::net {
 
-class lossy_link final : public net::link {
+class faulty_link final : public link {
 public:
-    lossy_link(std::unique_ptr<net::link> inner, double loss, double corrupt, unsigned seed)
+    faulty_link(std::unique_ptr<link> inner, double loss, double corrupt, unsigned seed)
         : inner_(std::move(inner)), loss_(loss), corrupt_(corrupt), rng_(std::make_shared<std::mt19937>(seed)) {}
 
     void async_open(stream_handler handler) override {
-        inner_->async_open([this, handler = std::move(handler)](std::error_code ec, std::unique_ptr<net::byte_stream> s) {
+        inner_->async_open([this, handler = std::move(handler)](std::error_code ec, std::unique_ptr<byte_stream> s) {
             if (ec) return handler(ec, nullptr);
             handler({}, std::make_unique<stream>(std::move(s), loss_, corrupt_, rng_));
         });
     }
     void close() override { inner_->close(); }
-    std::string describe() const override { return "lossy " + inner_->describe(); }
+    std::string describe() const override { return "faulty " + inner_->describe(); }
     asio::any_io_executor get_executor() const override { return inner_->get_executor(); }
 
 private:
-    class stream final : public net::byte_stream {
+    class stream final : public byte_stream {
     public:
-        stream(std::unique_ptr<net::byte_stream> inner, double loss, double corrupt, std::shared_ptr<std::mt19937> rng)
+        stream(std::unique_ptr<byte_stream> inner, double loss, double corrupt, std::shared_ptr<std::mt19937> rng)
             : inner_(std::move(inner)), loss_(loss), corrupt_(corrupt), rng_(std::move(rng)) {}
         void async_read_some(std::span<std::uint8_t> b, io_handler h) override { inner_->async_read_some(b, std::move(h)); }
         void async_write(std::span<const std::uint8_t> b, io_handler h) override {
@@ -47,15 +47,15 @@ private:
         std::string describe() const override { return inner_->describe(); }
 
     private:
-        std::unique_ptr<net::byte_stream> inner_;
+        std::unique_ptr<byte_stream> inner_;
         double loss_, corrupt_;
         std::shared_ptr<std::mt19937> rng_;
         std::vector<std::uint8_t> damaged_;  // lives until the write completes (one at a time)
     };
 
-    std::unique_ptr<net::link> inner_;
+    std::unique_ptr<link> inner_;
     double loss_, corrupt_;
     std::shared_ptr<std::mt19937> rng_;
 };
 
-}  // namespace kdcom::test
+}  // namespace kdcom::net
