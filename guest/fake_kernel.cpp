@@ -34,7 +34,7 @@ bool fake_kernel::run(const std::atomic<bool>& stop) {
                                                  nullptr, 0, nullptr, 0);
         if (r == KDCOM_GUEST_ERROR) return failed("polling for a break-in");
         if (r == KDCOM_GUEST_RECEIVED) {
-            if (!break_in()) return false;
+            if (!break_in(&stop)) return false;
             continue;
         }
         std::this_thread::sleep_for(options_.tick);
@@ -56,7 +56,7 @@ bool fake_kernel::report_breakpoint() {
     return true;
 }
 
-bool fake_kernel::break_in() {
+bool fake_kernel::break_in(const std::atomic<bool>* stop) {
     ++stats_.breaks;
     if (!report_breakpoint()) return false;
     std::uint8_t header[kd::manipulate_header_size];
@@ -67,7 +67,10 @@ bool fake_kernel::break_in() {
                                                  &header_length, data.data(), max_data, &data_length,
                                                  static_cast<std::uint32_t>(options_.receive_timeout.count()));
         if (r == KDCOM_GUEST_ERROR) return failed("waiting for the debugger");
-        if (r == KDCOM_GUEST_TIMEOUT) continue;  // a stopped kernel waits as long as it takes
+        if (r == KDCOM_GUEST_TIMEOUT) {  // a stopped kernel waits as long as it takes
+            if (stop && stop->load(std::memory_order_relaxed)) return true;
+            continue;
+        }
         if (r == KDCOM_GUEST_RESEND) {           // a new debugger: tell it where we are
             ++stats_.state_changes_resent;
             if (!report_breakpoint()) return false;

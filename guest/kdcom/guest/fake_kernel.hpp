@@ -42,9 +42,10 @@ public:
 
     // Runs until `stop` is set (true) or the host goes away (false, see error()).
     bool run(const std::atomic<bool>& stop);
-    // Stops for the debugger: reports a breakpoint and serves it until it continues. Returns
-    // false if the host went away. With no debugger, the report gives up and it returns at once.
-    bool break_in();
+    // Stops for the debugger: reports a breakpoint and serves it until it continues (or `stop` is
+    // set: the machine is being switched off). Returns false if the host went away. With no
+    // debugger, the report gives up and it returns at once.
+    bool break_in(const std::atomic<bool>* stop = nullptr);
     // DbgPrint: a droppable KD_DEBUG_IO packet.
     bool print(std::string_view text);
 

@@ -1,0 +1,55 @@
+// kdcom-sim as a user runs it: the whole machine in one process, every byte of the dump checked,
+// exit status 0; the same through the fast path; unusable options refused with exit status 2.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct run_result {
+    int status = -1;
+    std::string out;
+};
+
+run_result run(const std::string& args) {
+    run_result r;
+    const std::string command = std::string(KDCOM_SIM_PATH) + " " + args + " 2>&1";
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) return r;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) r.out.append(buffer, n);
+    const int status = ::pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+TEST(KdcomSim, ASessionEndToEndReadsExactlyTheImage) {
+    const auto r = run("--dump 8");
+    EXPECT_EQ(r.status, 0) << r.out;
+    for (const char* step : {"target says: fake kernel: booted", "Break instruction exception - code 80000003",
+                             "Windows 10.19041 kernel", "every byte matched", "read them back: same",
+                             "g (continue)", "all reads matched"})
+        EXPECT_NE(r.out.find(step), std::string::npos) << step << "\n" << r.out;
+}
+
+TEST(KdcomSim, TheFastPathServesTheDumpFromTheHost) {
+    const auto r = run("--dump 4 --fast-path --faults loss=0,corrupt=0");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("fast path: the host answers"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("fast-path reads                                     0"), std::string::npos)
+        << "reads went through the fast path\n" << r.out;
+}
+
+TEST(KdcomSim, RefusesOptionsItCannotUse) {
+    auto r = run("--faults loss=2");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("loss must be between 0 and 0.5"), std::string::npos) << r.out;
+    r = run("--faults jitter=0.1");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("unknown fault 'jitter'"), std::string::npos) << r.out;
+    r = run("--dump 0");
+    EXPECT_EQ(r.status, 2);
+}
+
+}  // namespace

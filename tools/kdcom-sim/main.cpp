@@ -1,0 +1,288 @@
+// kdcom-sim: the whole machine in one process, for anyone who has never seen a Windows kernel
+// debugger work. A simulated debugger connects over a local socket (with light faults) to the
+// bridge; the bridge reaches a fake kernel over shared memory, as a VMM plugin would reach a guest.
+// The debugger breaks in, asks for the version, dumps memory in the largest reads a packet allows,
+// writes, continues, and takes the kernel's DbgPrint output. Exit status 0 only if every byte read
+// was the fake memory image's.
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <fmt/core.h>
+
+#include "../common/progress.hpp"
+#include "../common/tool_error.hpp"
+#include "../common/tool_main.hpp"
+#include "kdcom/bridge/bridge.hpp"
+#include "kdcom/guest/fake_kernel.hpp"
+#include "kdcom/kd/manipulate.hpp"
+#include "kdcom/kd/state_change.hpp"
+#include "kdcom/net/faulty_link.hpp"
+#include "kdcom/net/shm_link.hpp"
+#include "kdcom/net/socket_link.hpp"
+
+namespace {
+using namespace kdcom;
+using namespace std::chrono_literals;
+using bytes = std::vector<std::uint8_t>;
+
+struct sim_options {
+    std::uint64_t dump_mib = 64;
+    std::string faults = "loss=0.001,corrupt=0.0005";
+    unsigned seed = 1;
+    bool fast_path = false;
+};
+
+struct fault_settings {
+    double loss = 0, corrupt = 0;
+};
+
+fault_settings parse_faults(const std::string& text) {
+    fault_settings f;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t end = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, end - start);
+        const std::size_t eq = item.find('=');
+        if (eq == std::string::npos) throw tools::tool_error("--faults: '" + item + "' is not KEY=PROBABILITY");
+        const std::string key = item.substr(0, eq);
+        double value = 0;
+        try {
+            value = std::stod(item.substr(eq + 1));
+        } catch (const std::exception&) {
+            throw tools::tool_error("--faults: '" + item.substr(eq + 1) + "' is not a number");
+        }
+        if (value < 0 || value > 0.5) throw tools::tool_error("--faults: " + key + " must be between 0 and 0.5");
+        if (key == "loss") f.loss = value;
+        else if (key == "corrupt") f.corrupt = value;
+        else throw tools::tool_error("--faults: unknown fault '" + key + "' (known: loss, corrupt)");
+        start = end + 1;
+    }
+    return f;
+}
+
+constexpr std::uint64_t kern_base = 0xfffff80000000000u;
+constexpr std::uint32_t max_read = wire::default_max_body - kd::manipulate_header_size;
+
+// The debugger's side: blocking calls on a session that runs on the io_context thread.
+class simulated_debugger {
+public:
+    explicit simulated_debugger(net::session& s) : session_(s) {}
+
+    net::received_packet next(wire::packet_type type) {
+        for (;;) {
+            std::error_code ec;
+            auto p = session_.receive(10000ms, ec);
+            if (!p) throw tools::tool_error("the debugger waited in vain for " + std::string(wire::packet_type_name(type)) +
+                                                ": " + ec.message(),
+                                            tools::exit_mismatch);
+            if (p->type == wire::packet_type::debug_io) prints_ += std::string(p->body.begin() + 16, p->body.end());
+            if (p->type == type) return *p;
+        }
+    }
+
+    kd::manipulate_header ask(kd::manipulate_header request, std::span<const std::uint8_t> data, bytes& reply_data) {
+        std::uint8_t header[kd::manipulate_header_size];
+        kd::encode_manipulate(request, header);
+        if (auto ec = session_.send(wire::packet_type::state_manipulate, header, data, 10000ms))
+            throw tools::tool_error("the debugger's request went unanswered: " + ec.message(), tools::exit_mismatch);
+        const auto reply = next(wire::packet_type::state_manipulate);
+        const auto h = kd::decode_manipulate(reply.body);
+        if (!h) throw tools::tool_error("a reply too short for a manipulate header", tools::exit_mismatch);
+        reply_data.assign(reply.body.begin() + kd::manipulate_header_size, reply.body.end());
+        return *h;
+    }
+
+    void continue_running() {
+        kd::manipulate_header h;
+        h.api = kd::manipulate_api::continue2;
+        h.continuation.status = 0x00010002;  // DBG_CONTINUE
+        std::uint8_t header[kd::manipulate_header_size];
+        kd::encode_manipulate(h, header);
+        session_.send(wire::packet_type::state_manipulate, header, {}, 10000ms);
+    }
+
+    const std::string& prints() const { return prints_; }
+
+private:
+    net::session& session_;
+    std::string prints_;
+};
+
+int run(const sim_options& opt) {
+    const fault_settings faults = parse_faults(opt.faults);
+    if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
+    const std::uint64_t dump_bytes = opt.dump_mib << 20;
+    const std::string name = "kdcom-sim-" + std::to_string(::getpid());
+    const std::string socket_path =
+        (std::filesystem::temp_directory_path() / ("kdcom-sim-" + std::to_string(::getpid()) + ".sock")).string();
+
+    guest::memory_image memory(std::max<std::uint64_t>(dump_bytes, 1 << 20), opt.seed);
+    const guest::memory_image reference(memory.size(), opt.seed);
+
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::error_code ec;
+    bridge::options bo;
+    bo.endpoint.ack_timeout = 10ms;  // a local socket answers in microseconds: retry soon
+    if (opt.fast_path)
+        bo.read_physical = [&memory](std::uint64_t a, std::span<std::uint8_t> out) { return memory.read(a, out); };
+    auto guest_link = net::make_shm_host(io.get_executor(), name, {}, ec);
+    if (!guest_link) throw tools::tool_error("cannot create the guest's shared memory: " + ec.message());
+    auto debugger_listener = net::make_unix_listener(io.get_executor(), socket_path, ec);
+    if (!debugger_listener) throw tools::tool_error("cannot listen on " + socket_path + ": " + ec.message());
+    auto bridge = bridge::bridge::create(std::move(guest_link), std::move(debugger_listener), bo);
+    bridge->start();
+    endpoint_config dc{.role = role::debugger};
+    dc.ack_timeout = 10ms;
+    auto session = net::session::create(std::make_unique<net::faulty_link>(net::make_unix_client(io.get_executor(), socket_path),
+                                                                           faults.loss, faults.corrupt, opt.seed),
+                                        dc);
+    session->start();
+    std::thread io_thread([&] { io.run(); });
+
+    // The guest: a fake kernel on its own "vCPU".
+    char error[256] = {};
+    kdcom_guest* guest = kdcom_guest_attach(name.c_str(), error, sizeof error);
+    if (!guest) throw tools::tool_error(std::string("the guest could not attach: ") + error);
+    guest::fake_kernel kernel(guest, memory, {.kern_base = kern_base, .receive_timeout = 100ms});
+    std::atomic<bool> stop{false};
+    std::thread guest_thread([&] {
+        kernel.print("fake kernel: booted, waiting for the debugger\n");
+        kernel.run(stop);
+    });
+
+    simulated_debugger debugger(*session);
+    const auto started = std::chrono::steady_clock::now();
+    bool all_matched = true;
+    std::uint64_t mismatched_reads = 0;
+    try {
+        fmt::print("debugger: waiting for the target's first words\n");
+        debugger.next(wire::packet_type::debug_io);
+        fmt::print("target says: {}", debugger.prints());
+        fmt::print("debugger: break-in (Ctrl+Break)\n");
+        asio::post(io, [&] { session->send_breakin(); });
+        const auto stopped = kd::decode_state_change(debugger.next(wire::packet_type::state_change64).body);
+        fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", stopped ? stopped->exception.code : 0,
+                   stopped ? stopped->program_counter : 0);
+
+        bytes data;
+        kd::manipulate_header request;
+        request.api = kd::manipulate_api::get_version;
+        const auto version = debugger.ask(request, {}, data);
+        fmt::print("debugger: Windows {}.{} kernel, machine {:#x}, kernel base {:#x}\n", version.version.major_version,
+                   version.version.minor_version, version.version.machine_type, version.version.kern_base);
+
+        fmt::print("debugger: dumping {} MiB of physical memory in {}-byte reads{}\n", opt.dump_mib, max_read,
+                   opt.fast_path ? " (fast path: the host answers)" : "");
+        tools::progress_meter progress("dump", dump_bytes);
+        const auto dump_start = std::chrono::steady_clock::now();
+        // The reads go one after another on the session's own thread, as fast as the link allows;
+        // this thread shows the progress.
+        std::atomic<std::uint64_t> done_bytes{0};
+        std::promise<void> finished;
+        std::function<void(std::uint64_t)> read_from = [&](std::uint64_t at) {
+            if (at >= dump_bytes) return finished.set_value();
+            kd::manipulate_header r;
+            r.api = kd::manipulate_api::read_physical_memory;
+            r.memory = {at, static_cast<std::uint32_t>(std::min<std::uint64_t>(max_read, dump_bytes - at)), 0};
+            std::uint8_t header[kd::manipulate_header_size];
+            kd::encode_manipulate(r, header);
+            session->async_send(wire::packet_type::state_manipulate, header, {}, [](std::error_code) {});
+            session->async_receive([&, at, count = r.memory.transfer_count](std::error_code e, net::received_packet p) {
+                if (e) return finished.set_value();
+                const auto h = kd::decode_manipulate(p.body);
+                bytes expected(count);
+                reference.read(at, expected);
+                if (!h || h->memory.actual_bytes != count ||
+                    !std::equal(expected.begin(), expected.end(), p.body.begin() + kd::manipulate_header_size,
+                                p.body.end())) {
+                    all_matched = false;
+                    ++mismatched_reads;
+                }
+                done_bytes = at + count;
+                read_from(at + count);
+            });
+        };
+        asio::post(io, [&] { read_from(0); });
+        auto finishing = finished.get_future();
+        while (finishing.wait_for(100ms) != std::future_status::ready) progress.update(done_bytes);
+        if (done_bytes != dump_bytes) throw tools::tool_error("the dump stopped early", tools::exit_mismatch);
+        progress.finish();
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - dump_start).count();
+        fmt::print("debugger: dump done, {:.1f} MB/s{}\n", static_cast<double>(dump_bytes) / seconds / 1e6,
+                   mismatched_reads ? fmt::format(", {} reads did NOT match the image", mismatched_reads) : ", every byte matched");
+
+        const bytes pattern(64, 0xC3);
+        request = {};
+        request.api = kd::manipulate_api::write_virtual_memory;
+        request.memory = {kern_base + 0x2000, 64, 0};
+        const auto written = debugger.ask(request, pattern, data);
+        request.api = kd::manipulate_api::read_virtual_memory;
+        debugger.ask(request, {}, data);
+        const bool write_ok = written.memory.actual_bytes == 64 && data == pattern;
+        all_matched &= write_ok;
+        fmt::print("debugger: wrote 64 bytes at {:#x} and read them back: {}\n", kern_base + 0x2000,
+                   write_ok ? "same" : "DIFFERENT");
+        fmt::print("debugger: g (continue)\n");
+        debugger.continue_running();
+    } catch (...) {
+        stop = true;
+        guest_thread.join();
+        kdcom_guest_detach(guest);
+        asio::post(io, [&] {
+            session->close();
+            bridge->close();
+        });
+        work.reset();
+        io_thread.join();
+        throw;
+    }
+    std::this_thread::sleep_for(50ms);
+    stop = true;
+    guest_thread.join();
+    kdcom_guest_detach(guest);
+
+    std::promise<std::pair<bridge::statistics, endpoint_stats>> figures;
+    asio::post(io, [&] { figures.set_value({bridge->stats(), session->protocol().stats()}); });
+    const auto [bs, ds] = figures.get_future().get();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    fmt::print("\n{:<40} {:>12}\n", "summary", "");
+    fmt::print("{:<40} {:>12}\n", "packets debugger -> target", ds.packets_sent);
+    fmt::print("{:<40} {:>12}\n", "packets target -> debugger", ds.packets_received);
+    fmt::print("{:<40} {:>12}\n", "retransmissions (debugger, bridge)",
+               fmt::format("{}, {}", ds.retransmissions, bridge->debugger_session().protocol().stats().retransmissions));
+    fmt::print("{:<40} {:>12}\n", "framing errors seen by the debugger", ds.framing_errors);
+    fmt::print("{:<40} {:>12}\n", "guest crossings (calls + answers)", bs.guest_calls + bs.guest_answers);
+    fmt::print("{:<40} {:>12}\n", "fast-path reads", bs.fast_path_reads);
+    fmt::print("{:<40} {:>12}\n", "times the kernel stopped", kernel.stats().breaks);
+    fmt::print("{:<40} {:>12.1f}\n", "seconds", seconds);
+    fmt::print("{:<40} {:>12}\n", "result", all_matched ? "all reads matched" : "MISMATCH");
+
+    asio::post(io, [&] {
+        session->close();
+        bridge->close();
+    });
+    work.reset();
+    io_thread.join();
+    return all_matched ? tools::exit_ok : tools::exit_mismatch;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Watch a Windows kernel debugger session work, end to end, in one process: a simulated "
+                 "debugger, the kdcom bridge, and a fake kernel behind guest shared memory."};
+    sim_options opt;
+    app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read")->capture_default_str();
+    app.add_option("--faults", opt.faults, "Faults on the debugger's link: loss=P,corrupt=P")->capture_default_str();
+    app.add_option("--seed", opt.seed, "Seed for the memory image and the faults")->capture_default_str();
+    app.add_flag("--fast-path", opt.fast_path, "Let the bridge answer physical reads from guest memory");
+    return kdcom::tools::tool_main("kdcom-sim", app, argc, argv, [&] { return run(opt); });
+}
