@@ -40,7 +40,10 @@ public:
     }
 
     void start() override {
-        session_->set_notice_handler([self = shared_from_this()](const net::session_notice& n) { self->on_session(n); });
+        // Weak: the session belongs to the bridge, so a strong reference back would be a cycle.
+        session_->set_notice_handler([weak = weak_from_this()](const net::session_notice& n) {
+            if (auto self = weak.lock()) self->on_session(n);
+        });
         session_->start();
         receive_from_debugger();
         open_guest();

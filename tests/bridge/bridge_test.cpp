@@ -310,7 +310,8 @@ TEST(Bridge, AGuestWritingNonsenseIsDroppedAndTheNextGuestIsServed) {
 
 TEST(Bridge, AGuestThatCallsAgainBeforeItsAnswerIsDropped) {
     bridge_rig rig({}, /*with_debugger=*/false);  // no debugger: the first send stays in flight
-    shm::kd_pdu first = bridge_rig::send(packet_type::state_change64, breakpoint_state_change());
+    const bytes state_change = breakpoint_state_change();  // the PDU views it
+    shm::kd_pdu first = bridge_rig::send(packet_type::state_change64, state_change);
     bytes message(shm::kd_pdu_size(first));
     std::error_code ec;
     shm::encode_kd_pdu(first, message, ec);

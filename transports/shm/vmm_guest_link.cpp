@@ -30,7 +30,9 @@ public:
     }
     void close() override {
         state_->closed = true;
-        state_->pending = nullptr;
+        // A waiting async_open ends now (and lets go of what its handler holds).
+        if (auto h = std::exchange(state_->pending, nullptr))
+            asio::post(state_->executor, [h = std::move(h)] { h(asio::error::operation_aborted, nullptr); });
     }
     std::string describe() const override { return "vmm guest region"; }
     asio::any_io_executor get_executor() const override { return state_->executor; }

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include <asio/connect.hpp>
+#include <asio/post.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 
@@ -75,6 +76,9 @@ public:
         std::error_code ignored;
         state_->acceptor.close(ignored);
         if (state_->waiting) state_->waiting->close(ignored);
+        // A waiting async_open ends now (and lets go of what its handler holds).
+        if (auto h = std::exchange(state_->pending, nullptr))
+            asio::post(state_->acceptor.get_executor(), [h = std::move(h)] { h(asio::error::operation_aborted, nullptr); });
         if (!unlink_on_close_.empty()) {
             std::error_code ignored_remove;
             std::filesystem::remove(unlink_on_close_, ignored_remove);

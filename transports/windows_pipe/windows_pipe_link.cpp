@@ -90,6 +90,9 @@ public:
     void close() override {
         auto& s = *state_;
         s.closed = true;
+        // A waiting async_open ends now (and lets go of what its handler holds).
+        if (auto h = std::exchange(s.pending, nullptr))
+            asio::post(s.executor, [h = std::move(h)] { h(asio::error::operation_aborted, nullptr); });
         std::error_code ignored;
         if (s.listening) s.listening->close(ignored);
         if (s.waiting) s.waiting->close(ignored);
