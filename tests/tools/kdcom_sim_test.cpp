@@ -41,6 +41,21 @@ TEST(KdcomSim, TheFastPathServesTheDumpFromTheHost) {
         << "reads went through the fast path\n" << r.out;
 }
 
+TEST(KdcomSim, RunsOverTcpAndThroughRepeatedWrites) {
+    const auto r = run("--dump 2 --transport tcp --faults loss=0.01,dup=0.05");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("all reads matched"), std::string::npos) << r.out;
+}
+
+TEST(KdcomSim, ALineRateMakesItAsSlowAsTheWire) {
+    // 1 MiB at 4 Mbit/s, 10 bits a byte, requests and acknowledgements included: about 0.4 MB/s.
+    const auto r = run("--dump 1 --rate 4000000 --faults loss=0");
+    EXPECT_EQ(r.status, 0) << r.out;
+    const auto at = r.out.find("dump done, ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    EXPECT_LT(std::stod(r.out.substr(at + 11)), 0.5) << "MB/s, paced like a 4 Mbit/s line";
+}
+
 TEST(KdcomSim, RefusesOptionsItCannotUse) {
     auto r = run("--faults loss=2");
     EXPECT_EQ(r.status, 2);
@@ -50,6 +65,9 @@ TEST(KdcomSim, RefusesOptionsItCannotUse) {
     EXPECT_NE(r.out.find("unknown fault 'jitter'"), std::string::npos) << r.out;
     r = run("--dump 0");
     EXPECT_EQ(r.status, 2);
+    r = run("--transport pipe");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("--transport must be unix or tcp"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/net/faulty_link.hpp"
+#include "kdcom/net/rate_limited_link.hpp"
 #include "kdcom/net/shm_link.hpp"
 #include "kdcom/net/socket_link.hpp"
 
@@ -34,17 +35,16 @@ using bytes = std::vector<std::uint8_t>;
 
 struct sim_options {
     std::uint64_t dump_mib = 64;
-    std::string faults = "loss=0.001,corrupt=0.0005";
+    std::string faults = "loss=0.001,corrupt=0.0005,dup=0.001";
+    std::string transport = "unix";
+    unsigned rate = 0;
     unsigned seed = 1;
     bool fast_path = false;
 };
 
-struct fault_settings {
-    double loss = 0, corrupt = 0;
-};
-
-fault_settings parse_faults(const std::string& text) {
-    fault_settings f;
+net::link_faults parse_faults(const std::string& text, unsigned seed) {
+    net::link_faults f;
+    f.seed = seed;
     std::size_t start = 0;
     while (start < text.size()) {
         const std::size_t end = std::min(text.find(',', start), text.size());
@@ -61,7 +61,8 @@ fault_settings parse_faults(const std::string& text) {
         if (value < 0 || value > 0.5) throw tools::tool_error("--faults: " + key + " must be between 0 and 0.5");
         if (key == "loss") f.loss = value;
         else if (key == "corrupt") f.corrupt = value;
-        else throw tools::tool_error("--faults: unknown fault '" + key + "' (known: loss, corrupt)");
+        else if (key == "dup") f.duplicate = value;
+        else throw tools::tool_error("--faults: unknown fault '" + key + "' (known: loss, corrupt, dup)");
         start = end + 1;
     }
     return f;
@@ -116,7 +117,7 @@ private:
 };
 
 int run(const sim_options& opt) {
-    const fault_settings faults = parse_faults(opt.faults);
+    const net::link_faults faults = parse_faults(opt.faults, opt.seed);
     if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
     const std::string name = "kdcom-sim-" + std::to_string(::getpid());
@@ -130,20 +131,36 @@ int run(const sim_options& opt) {
     auto work = asio::make_work_guard(io);
     std::error_code ec;
     bridge::options bo;
-    bo.endpoint.ack_timeout = 10ms;  // a local socket answers in microseconds: retry soon
+    // A local socket answers in microseconds: retry soon (but not before a paced line could).
+    bo.endpoint.ack_timeout = opt.rate > 0 ? std::chrono::milliseconds(2 + 1000 * 10 * 4100 / opt.rate) : 10ms;
     if (opt.fast_path)
         bo.read_physical = [&memory](std::uint64_t a, std::span<std::uint8_t> out) { return memory.read(a, out); };
     auto guest_link = net::make_shm_host(io.get_executor(), name, {}, ec);
     if (!guest_link) throw tools::tool_error("cannot create the guest's shared memory: " + ec.message());
-    auto debugger_listener = net::make_unix_listener(io.get_executor(), socket_path, ec);
-    if (!debugger_listener) throw tools::tool_error("cannot listen on " + socket_path + ": " + ec.message());
-    auto bridge = bridge::bridge::create(std::move(guest_link), std::move(debugger_listener), bo);
+    // The debugger's link: a local socket of the chosen kind, paced like a serial line if asked,
+    // with the faults on what the debugger writes.
+    std::unique_ptr<net::link> bridge_side, debugger_side;
+    if (opt.transport == "tcp") {
+        auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
+        if (!l) throw tools::tool_error("cannot listen on TCP: " + ec.message());
+        debugger_side = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
+        bridge_side = std::move(l);
+    } else if (opt.transport == "unix") {
+        bridge_side = net::make_unix_listener(io.get_executor(), socket_path, ec);
+        if (!bridge_side) throw tools::tool_error("cannot listen on " + socket_path + ": " + ec.message());
+        debugger_side = net::make_unix_client(io.get_executor(), socket_path);
+    } else {
+        throw tools::tool_error("--transport must be unix or tcp");
+    }
+    if (opt.rate > 0) {
+        bridge_side = std::make_unique<net::rate_limited_link>(std::move(bridge_side), opt.rate);
+        debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
+    }
+    auto bridge = bridge::bridge::create(std::move(guest_link), std::move(bridge_side), bo);
     bridge->start();
     endpoint_config dc{.role = role::debugger};
-    dc.ack_timeout = 10ms;
-    auto session = net::session::create(std::make_unique<net::faulty_link>(net::make_unix_client(io.get_executor(), socket_path),
-                                                                           faults.loss, faults.corrupt, opt.seed),
-                                        dc);
+    dc.ack_timeout = bo.endpoint.ack_timeout;
+    auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc);
     session->start();
     std::thread io_thread([&] { io.run(); });
 
@@ -259,9 +276,11 @@ int run(const sim_options& opt) {
     fmt::print("{:<40} {:>12}\n", "retransmissions (debugger, bridge)",
                fmt::format("{}, {}", ds.retransmissions, bridge->debugger_session().protocol().stats().retransmissions));
     fmt::print("{:<40} {:>12}\n", "framing errors seen by the debugger", ds.framing_errors);
+    fmt::print("{:<40} {:>12}\n", "duplicates dropped by the debugger", ds.duplicates_received);
+    fmt::print("{:<40} {:>12}\n", "link resets (resyncs)", ds.resets_sent);
     fmt::print("{:<40} {:>12}\n", "guest crossings (calls + answers)", bs.guest_calls + bs.guest_answers);
     fmt::print("{:<40} {:>12}\n", "fast-path reads", bs.fast_path_reads);
-    fmt::print("{:<40} {:>12}\n", "times the kernel stopped", kernel.stats().breaks);
+    fmt::print("{:<40} {:>12}\n", "times the kernel stopped", kernel.stats().breaks);  // a damaged byte can read as 'b'
     fmt::print("{:<40} {:>12.1f}\n", "seconds", seconds);
     fmt::print("{:<40} {:>12}\n", "result", all_matched ? "all reads matched" : "MISMATCH");
 
@@ -281,7 +300,11 @@ int main(int argc, char** argv) {
                  "debugger, the kdcom bridge, and a fake kernel behind guest shared memory."};
     sim_options opt;
     app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read")->capture_default_str();
-    app.add_option("--faults", opt.faults, "Faults on the debugger's link: loss=P,corrupt=P")->capture_default_str();
+    app.add_option("--faults", opt.faults, "Faults on what the debugger writes: loss=P,corrupt=P,dup=P")
+        ->capture_default_str();
+    app.add_option("--transport", opt.transport, "The debugger's link: unix or tcp")->capture_default_str();
+    app.add_option("--rate", opt.rate, "Pace the debugger's link like a serial line of this many bits/s (e.g. 115200)")
+        ->check(CLI::Range(300u, 100000000u));
     app.add_option("--seed", opt.seed, "Seed for the memory image and the faults")->capture_default_str();
     app.add_flag("--fast-path", opt.fast_path, "Let the bridge answer physical reads from guest memory");
     return kdcom::tools::tool_main("kdcom-sim", app, argc, argv, [&] { return run(opt); });

@@ -1,7 +1,8 @@
-// A link whose streams lose and damage what they write, deterministically from a seed: a write is
-// dropped whole with probability `loss` (as if its frames never arrived) and otherwise has one
-// byte flipped with probability `corrupt`. For simulations and tests of what a bad debugger link
-// does to everything above it (kdcom-sim --faults).
+// A link whose streams lose, damage and repeat what they write, deterministically from a seed: a
+// write is dropped whole with probability `loss` (as if its frames never arrived); otherwise it
+// has one byte flipped with probability `corrupt`, and goes out twice with probability
+// `duplicate`. For simulations and tests of what a bad debugger link does to everything above it
+// (kdcom-sim --faults).
 #pragma once
 
 #include <memory>
@@ -12,15 +13,20 @@
 
 namespace kdcom::net {
 
+struct link_faults {
+    double loss = 0, corrupt = 0, duplicate = 0;  // probabilities per write
+    unsigned seed = 1;
+};
+
 class faulty_link final : public link {
 public:
-    faulty_link(std::unique_ptr<link> inner, double loss, double corrupt, unsigned seed)
-        : inner_(std::move(inner)), loss_(loss), corrupt_(corrupt), rng_(std::make_shared<std::mt19937>(seed)) {}
+    faulty_link(std::unique_ptr<link> inner, link_faults faults)
+        : inner_(std::move(inner)), faults_(faults), rng_(std::make_shared<std::mt19937>(faults.seed)) {}
 
     void async_open(stream_handler handler) override {
         inner_->async_open([this, handler = std::move(handler)](std::error_code ec, std::unique_ptr<byte_stream> s) {
             if (ec) return handler(ec, nullptr);
-            handler({}, std::make_unique<stream>(std::move(s), loss_, corrupt_, rng_));
+            handler({}, std::make_unique<stream>(std::move(s), faults_, rng_));
         });
     }
     void close() override { inner_->close(); }
@@ -30,31 +36,32 @@ public:
 private:
     class stream final : public byte_stream {
     public:
-        stream(std::unique_ptr<byte_stream> inner, double loss, double corrupt, std::shared_ptr<std::mt19937> rng)
-            : inner_(std::move(inner)), loss_(loss), corrupt_(corrupt), rng_(std::move(rng)) {}
+        stream(std::unique_ptr<byte_stream> inner, link_faults faults, std::shared_ptr<std::mt19937> rng)
+            : inner_(std::move(inner)), faults_(faults), rng_(std::move(rng)) {}
         void async_read_some(std::span<std::uint8_t> b, io_handler h) override { inner_->async_read_some(b, std::move(h)); }
         void async_write(std::span<const std::uint8_t> b, io_handler h) override {
             std::uniform_real_distribution<double> p(0, 1);
-            if (p(*rng_) < loss_) {  // gone on the wire: report success, send nothing
+            if (p(*rng_) < faults_.loss) {  // gone on the wire: report success, send nothing
                 inner_->async_write({}, [h = std::move(h), n = b.size()](std::error_code ec, std::size_t) { h(ec, n); });
                 return;
             }
             damaged_.assign(b.begin(), b.end());
-            if (!damaged_.empty() && p(*rng_) < corrupt_) damaged_[(*rng_)() % damaged_.size()] ^= 0x5A;
-            inner_->async_write(damaged_, std::move(h));
+            if (!damaged_.empty() && p(*rng_) < faults_.corrupt) damaged_[(*rng_)() % damaged_.size()] ^= 0x5A;
+            if (p(*rng_) < faults_.duplicate) damaged_.insert(damaged_.end(), damaged_.begin(), damaged_.end());
+            inner_->async_write(damaged_, [h = std::move(h), n = b.size()](std::error_code ec, std::size_t) { h(ec, n); });
         }
         void close() override { inner_->close(); }
         std::string describe() const override { return inner_->describe(); }
 
     private:
         std::unique_ptr<byte_stream> inner_;
-        double loss_, corrupt_;
+        link_faults faults_;
         std::shared_ptr<std::mt19937> rng_;
         std::vector<std::uint8_t> damaged_;  // lives until the write completes (one at a time)
     };
 
     std::unique_ptr<link> inner_;
-    double loss_, corrupt_;
+    link_faults faults_;
     std::shared_ptr<std::mt19937> rng_;
 };
 
