@@ -236,7 +236,6 @@ private:
             }
             if (std::exchange(marked_waiting_, false)) out.mark_waiting(false);
             ++stats_.messages_sent;
-            ++progress_;
             op.done += chunk.size();
             first = false;
             last_progress_ = std::chrono::steady_clock::now();
@@ -287,12 +286,12 @@ private:
     void watch_for_stall() {
         if (stall_armed_) return;
         stall_armed_ = true;
-        const std::uint64_t progress_then = progress_;
+        const std::uint64_t progress_then = stats_.messages_sent;
         stall_timer_.expires_after(stall_timeout_);
         stall_timer_.async_wait([self = shared_from_this(), progress_then](std::error_code ec) {
             self->stall_armed_ = false;
             if (self->closed_ || ec == asio::error::operation_aborted || !self->tx_) return;
-            if (self->progress_ == progress_then) {
+            if (self->stats_.messages_sent == progress_then) {
                 self->fail(errc::peer_stalled);
                 return self->pump(woken);
             }
@@ -328,7 +327,6 @@ private:
     std::size_t staged_ = 0, stage_length_ = 0;
     std::error_code failed_;
     bool closed_ = false, waiting_ = false, delivery_posted_ = false, poll_posted_ = false, stall_armed_ = false, marked_waiting_ = false;
-    std::uint64_t progress_ = 0;
     std::uint8_t control_byte_ = 0;
     std::uint64_t doorbell_count_ = 0;
     shm_connection::statistics stats_;
