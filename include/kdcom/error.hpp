@@ -38,6 +38,12 @@ enum class errc {
     shm_unexpected_message,   // a message of a kind this channel does not carry
     peer_stalled,             // the peer left no room to write for longer than allowed
     shm_malformed_pdu,        // a KD PDU whose lengths or operation do not add up
+
+    // Capture file errors (pcapng).
+    capture_not_pcapng,    // the input does not start with a pcapng section header
+    capture_corrupt,       // a block whose lengths, options or references do not add up
+    capture_foreign_link,  // packets of a link type that is not a kdcom byte stream
+    capture_torn,          // the input ends inside a block (the writer died mid-record)
 };
 
 // The category object. Its name is "kdcom"; messages are short English sentences without a
@@ -67,6 +73,10 @@ inline const std::error_category& error_category() noexcept {
             case errc::shm_unexpected_message: return "unexpected message kind on this shared-memory channel";
             case errc::peer_stalled: return "peer stalled: no room to write for too long";
             case errc::shm_malformed_pdu: return "malformed KD PDU (lengths or operation do not add up)";
+            case errc::capture_not_pcapng: return "not a pcapng capture";
+            case errc::capture_corrupt: return "corrupt pcapng block";
+            case errc::capture_foreign_link: return "capture of another link type, not a KDCOM byte stream";
+            case errc::capture_torn: return "capture torn: it ends inside a block";
             }
             return "unknown kdcom error";
         }

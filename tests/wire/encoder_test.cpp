@@ -102,7 +102,7 @@ TEST(ErrorCodes, BelongToTheKdcomCategoryWithReadableMessages) {
     const std::error_code ec = kdcom::errc::bad_checksum;
     EXPECT_STREQ(ec.category().name(), "kdcom");
     EXPECT_EQ(ec.message(), "bad checksum");
-    for (int v = 1; v <= static_cast<int>(kdcom::errc::odd_hex_digits); ++v)
+    for (int v = 1; v <= static_cast<int>(kdcom::errc::capture_torn); ++v)
         EXPECT_NE(std::error_code(v, kdcom::error_category()).message(), "unknown kdcom error") << v;
 }
 }  // namespace
