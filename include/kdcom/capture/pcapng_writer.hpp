@@ -22,15 +22,15 @@ namespace kdcom::capture::pcapng {
 namespace detail {
 
 inline void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) {
-    std::uint8_t b[2];
-    boost::endian::store_little_u16(b, v);
-    out.insert(out.end(), b, b + 2);
+    const std::size_t at = out.size();
+    out.resize(at + 2);
+    boost::endian::store_little_u16(out.data() + at, v);
 }
 
 inline void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-    std::uint8_t b[4];
-    boost::endian::store_little_u32(b, v);
-    out.insert(out.end(), b, b + 4);
+    const std::size_t at = out.size();
+    out.resize(at + 4);
+    boost::endian::store_little_u32(out.data() + at, v);
 }
 
 inline void put_padding(std::vector<std::uint8_t>& out, std::size_t n) {
@@ -98,6 +98,7 @@ inline void append_file_header(std::vector<std::uint8_t>& out, const capture_inf
 inline void append_record(std::vector<std::uint8_t>& out, std::uint64_t time_ns, flow direction,
                           std::span<const std::uint8_t> bytes) {
     using namespace detail;
+    out.reserve(out.size() + 48 + padded(bytes.size()));
     const std::size_t b = start_block(out, enhanced_packet_block);
     put_u32(out, 0);  // interface 0
     put_u32(out, static_cast<std::uint32_t>(time_ns >> 32));

@@ -1,0 +1,134 @@
+// Capture files written from sessions' taps: both views of one session (the debugger's and the
+// target's) hold the same traffic with the right directions, over every transport; records are on
+// disk as soon as write() returns; a full disk is reported, not fatal.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "kdcom/capture/capture_file.hpp"
+#include "kdcom/capture/pcapng_reader.hpp"
+#include "kdcom/capture/pcapng_writer.hpp"
+#include "support/net_pair.hpp"
+#include "support/session_traffic.hpp"
+
+namespace {
+
+using namespace kdcom;
+using namespace kdcom::test;
+using namespace std::chrono_literals;
+
+struct read_capture {
+    std::vector<capture::record> records;
+    capture::capture_info info;
+    std::error_code error;
+};
+
+read_capture read_back(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    capture::pcapng::reader r;
+    r.push({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    r.finish();
+    read_capture out;
+    while (auto rec = r.next()) out.records.push_back(std::move(*rec));
+    out.error = r.error();
+    out.info = r.info();
+    return out;
+}
+
+// The data packet bodies in one direction of a capture, in the order they went, each once: a
+// retransmission (the same body again, as when a FIFO is written before its reader came and the
+// packet goes again after the reset, under a new id) counts once. Bodies are numbered: no two
+// different packets are equal.
+std::vector<bytes> data_bodies(const read_capture& c, capture::flow direction) {
+    bytes stream;
+    for (const auto& r : c.records)
+        if (r.direction == direction) append(stream, r.bytes);
+    std::vector<bytes> bodies;
+    for (const auto& p : decode_whole(stream).packets)
+        if (p.header.is_data() && (bodies.empty() || bodies.back() != p.body)) bodies.push_back(p.body);
+    return bodies;
+}
+
+class CaptureOverTransport : public ::testing::TestWithParam<transport_kind> {};
+
+TEST_P(CaptureOverTransport, BothEndsRecordTheSameTrafficWithTheRightDirections) {
+    scratch_dir files;
+    session_pair pair(GetParam(), streaming(), streaming());
+    std::error_code ec;
+    const std::uint64_t started = capture::capture_file::now_ns();
+    std::shared_ptr<capture::capture_file> at_debugger =
+        capture::capture_file::create(files.path + "/debugger.pcapng", {"test", "here", "there"}, ec);
+    ASSERT_TRUE(at_debugger) << ec.message();
+    std::shared_ptr<capture::capture_file> at_target =
+        capture::capture_file::create(files.path + "/target.pcapng", {"test", "there", "here"}, ec);
+    ASSERT_TRUE(at_target) << ec.message();
+    pair.debugger->set_tap(capture::capture_tap(at_debugger, role::debugger));
+    pair.target->set_tap(capture::capture_tap(at_target, role::target));
+
+    traffic down, up;
+    down.start(pair.debugger, pair.target, 200);
+    up.start(pair.target, pair.debugger, 200);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(20ms);
+    expect_delivered(down, up, 0);
+    const std::uint64_t ended = capture::capture_file::now_ns();
+
+    for (const auto* path : {"/debugger.pcapng", "/target.pcapng"}) {
+        SCOPED_TRACE(path);
+        const auto c = read_back(files.path + path);
+        ASSERT_FALSE(c.error) << c.error.message();
+        EXPECT_EQ(c.info.application, "test");
+        // (EXPECT_TRUE: a failure must not print 400 packets.)
+        EXPECT_TRUE(data_bodies(c, capture::flow::debugger_to_target) == down.sent);
+        EXPECT_TRUE(data_bodies(c, capture::flow::target_to_debugger) == up.sent);
+        std::uint64_t last = 0;
+        for (const auto& r : c.records) {
+            EXPECT_GE(r.time_ns, last);
+            EXPECT_GE(r.time_ns + 1'000'000, started);  // the two clocks are read a moment apart
+            EXPECT_LE(r.time_ns, ended + 1'000'000);
+            last = r.time_ns;
+        }
+    }
+    EXPECT_EQ(at_debugger->bytes(), at_target->bytes()) << "both ends saw every byte";
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, CaptureOverTransport,
+                         ::testing::Values(transport_kind::tcp, transport_kind::unix_socket, transport_kind::fifo,
+                                           transport_kind::serial_pty, transport_kind::shm),
+                         [](const auto& p) { return to_string(p.param); });
+
+TEST(CaptureFile, RecordsAreOnDiskWhenWriteReturnsAndATornEndLosesOnlyItsRecord) {
+    scratch_dir files;
+    const std::string path = files.path + "/c.pcapng";
+    std::error_code ec;
+    auto c = capture::capture_file::create(path, {}, ec);
+    ASSERT_TRUE(c) << ec.message();
+    c->write(1000, capture::flow::debugger_to_target, bytes{0x62});
+    c->write(2000, capture::flow::target_to_debugger, bytes(3000, 0x30));
+    // A write larger than a record may be is split, and nothing is lost.
+    c->write(3000, capture::flow::debugger_to_target, bytes(capture::pcapng::max_record_bytes + 10, 0x69));
+    EXPECT_EQ(c->records(), 4u);
+    auto back = read_back(path);  // the file is still open: what was written is there
+    ASSERT_FALSE(back.error) << back.error.message();
+    ASSERT_EQ(back.records.size(), 4u);
+    EXPECT_EQ(back.records[2].bytes.size() + back.records[3].bytes.size(), capture::pcapng::max_record_bytes + 10);
+
+    // A writer killed in the middle of its last record: every record before it reads back.
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) - 5);
+    back = read_back(path);
+    EXPECT_EQ(back.error, kdcom::errc::capture_torn);
+    EXPECT_EQ(back.records.size(), 3u);
+}
+
+TEST(CaptureFile, AFileThatCannotBeWrittenIsReportedNotFatal) {
+    std::error_code ec;
+    EXPECT_FALSE(capture::capture_file::create("/nonexistent-dir/c.pcapng", {}, ec));
+    EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+    // /dev/full takes the open but no byte: the header write fails.
+    EXPECT_FALSE(capture::capture_file::create("/dev/full", {}, ec));
+    EXPECT_EQ(ec, std::errc::no_space_on_device);
+}
+
+}  // namespace
