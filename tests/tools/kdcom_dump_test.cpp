@@ -1,6 +1,7 @@
 // kdcom-dump as a user runs it: real files, stdin, exit statuses, human and JSON output.
 #include <gtest/gtest.h>
 
+#include "kdcom/capture/pcapng_writer.hpp"
 #include "kdcom/kd/describe.hpp"
 
 #include <sys/wait.h>
@@ -189,6 +190,72 @@ TEST_F(KdcomDump, UnreadableInputExitsWithTwoAndSaysWhy) {
     const auto directory = run("'" + dir_.string() + "'");
     EXPECT_EQ(directory.status, 2);
     EXPECT_NE(directory.err.find("is a directory"), std::string::npos) << directory.err;
+}
+
+// A capture as kdcom-proxy writes one: a break-in, a GetVersion request split across two records,
+// the target's ACK; then, if `torn`, half of one more record.
+std::string sample_capture(bool torn) {
+    using capture::flow;
+    bytes request_body(0x38, 0);
+    request_body[0] = 0x46, request_body[1] = 0x31;  // DbgKdGetVersionApi
+    const bytes request = data_frame(wire::packet_type::state_manipulate, 0x80800000, request_body);
+    const bytes ack = control_frame(wire::packet_type::acknowledge, 0x80800000);
+    const std::uint64_t t0 = 1'700'000'000'000'000'000u;
+    bytes file;
+    capture::pcapng::append_file_header(file, {"test", "pipe:debugger", "fifo:///vm"});
+    capture::pcapng::append_record(file, t0, flow::debugger_to_target, bytes{0x62});
+    capture::pcapng::append_record(file, t0 + 1'000'000, flow::debugger_to_target, std::span(request).first(10));
+    capture::pcapng::append_record(file, t0 + 2'000'000, flow::debugger_to_target, std::span(request).subspan(10));
+    capture::pcapng::append_record(file, t0 + 3'000'000, flow::target_to_debugger, ack);
+    if (torn) {
+        bytes more;
+        capture::pcapng::append_record(more, t0 + 4'000'000, flow::target_to_debugger, ack);
+        file.insert(file.end(), more.begin(), more.begin() + 20);
+    }
+    return {file.begin(), file.end()};
+}
+
+TEST_F(KdcomDump, CapturesPrintTimeAndDirectionBeforeEachEvent) {
+    const auto r = run("'" + write("c.pcapng", sample_capture(false)).string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto lines = r.out_lines();
+    ASSERT_EQ(lines.size(), 4u) << r.out;
+    EXPECT_EQ(lines[0].rfind("   0.000000000 d2t ", 0), 0u) << lines[0];
+    EXPECT_NE(lines[0].find("breakin"), std::string::npos) << lines[0];
+    // The request completes in the third record, 2 ms in.
+    EXPECT_EQ(lines[1].rfind("   0.002000000 d2t ", 0), 0u) << lines[1];
+    EXPECT_NE(lines[1].find("KD_STATE_MANIPULATE"), std::string::npos) << lines[1];
+    EXPECT_NE(lines[1].find("DbgKdGetVersionApi"), std::string::npos) << lines[1];
+    EXPECT_EQ(lines[2].rfind("   0.003000000 t2d ", 0), 0u) << lines[2];
+    EXPECT_NE(lines[2].find("KD_ACKNOWLEDGE"), std::string::npos) << lines[2];
+    EXPECT_NE(lines[3].find("capture of 4 records, debugger pipe:debugger, target fifo:///vm"), std::string::npos)
+        << lines[3];
+}
+
+TEST_F(KdcomDump, CaptureJsonLinesStartWithTimeAndDirection) {
+    const auto r = run("--json '" + write("c.pcapng", sample_capture(false)).string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto lines = r.out_lines();
+    ASSERT_EQ(lines.size(), 3u) << r.out;
+    const auto request = nlohmann::ordered_json::parse(lines[1]);
+    EXPECT_EQ(request.begin().key(), "time");
+    EXPECT_DOUBLE_EQ(request.at("time").get<double>(), 0.002);
+    EXPECT_EQ(request.at("dir"), "d2t");
+    EXPECT_EQ(request.at("offset"), 1) << "offsets count within the direction's stream";
+    EXPECT_EQ(request.at("api"), "DbgKdGetVersionApi");
+    EXPECT_EQ(nlohmann::json::parse(lines[2]).at("dir"), "t2d");
+}
+
+TEST_F(KdcomDump, ATornCaptureKeepsWhatCameBeforeAndExitsWithTwo) {
+    const auto r = run("'" + write("torn.pcapng", sample_capture(true)).string() + "'");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out_lines().size(), 4u) << "three events and the summary: " << r.out;
+    EXPECT_NE(r.err.find("torn.pcapng: capture torn"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("20 bytes of the last block present"), std::string::npos) << r.err;
+    // Forced to read something else as a capture: said plainly.
+    const auto wrong = run("--format pcapng '" + sample.string() + "'");
+    EXPECT_EQ(wrong.status, 2);
+    EXPECT_NE(wrong.err.find("not a pcapng capture"), std::string::npos) << wrong.err;
 }
 
 TEST_F(KdcomDump, UnusableArgumentsExitWithTwo) {

@@ -1,5 +1,5 @@
-// Reads a tool's input: a file of raw bytes or of hex text, or standard input ("-"), in chunks,
-// so inputs of any size stream through in bounded memory.
+// Reads a tool's input: a file of raw bytes, of hex text or a pcapng capture, or standard input
+// ("-"), in chunks, so inputs of any size stream through in bounded memory.
 #pragma once
 
 #include <cerrno>
@@ -13,12 +13,14 @@
 
 #include <sys/stat.h>
 
+#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/text/hex.hpp"
 #include "tool_error.hpp"
 
 namespace kdcom::tools {
 
-enum class input_format { automatic, raw, hex };
+// pcapng is never decoded here: a pcapng input is handed over as raw bytes, and format() says so.
+enum class input_format { automatic, raw, hex, pcapng };
 
 // True when `sample` (the start of an input) reads as hex text: only hex digits, whitespace and
 // '#' comments, with at least one digit. A raw KDCOM stream fails this within its first header.
@@ -74,9 +76,14 @@ public:
             }
             chunk_.resize(n);
             consumed_ += n;
-            if (format_ == input_format::automatic)
-                format_ = looks_like_hex_text(chunk_) ? input_format::hex : input_format::raw;
-            if (format_ == input_format::raw) {
+            if (format_ == input_format::automatic) {
+                const std::span<const std::uint8_t> start(reinterpret_cast<const std::uint8_t*>(chunk_.data()),
+                                                          chunk_.size());
+                format_ = capture::pcapng::looks_like_pcapng(start) ? input_format::pcapng
+                          : looks_like_hex_text(chunk_)             ? input_format::hex
+                                                                    : input_format::raw;
+            }
+            if (format_ == input_format::raw || format_ == input_format::pcapng) {
                 out.assign(chunk_.begin(), chunk_.end());
                 if (eof_ && out.empty()) return false;
             } else {

@@ -1,11 +1,15 @@
 // kdcom-dump: decodes a KDCOM byte stream and prints one line per event.
 //
-//   kdcom-dump [--json] [--format auto|raw|hex] [--max-body N] FILE|-
+//   kdcom-dump [--json] [--format auto|raw|hex|pcapng] [--max-body N] FILE|-
+//
+// A pcapng capture holds both directions: each line then starts with the time (seconds after the
+// first record) and the direction (d2t, t2d), and offsets count within that direction's stream.
 //
 // Exit status: 0 when the input was read (whatever it contained), 2 for unusable arguments or
 // unreadable input. Events decoded before an input error are printed before the message.
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -18,6 +22,7 @@
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
+#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/decode/decoder.hpp"
 #include "kdcom/decode/describe.hpp"
 #include "kdcom/kd/describe.hpp"
@@ -94,51 +99,139 @@ void count(totals& t, const decode::event& e) {
         e);
 }
 
-int run(const dump_options& opt) {
-    tools::byte_source source(opt.input, opt.format);
-    decode::decoder decoder(decode::options{opt.max_body});
-    tools::progress_meter progress("kdcom-dump: decoding", source.size());
-    totals t;
+// Where an event was seen in a capture: when (seconds after the first record) and which way.
+struct capture_context {
+    double seconds = 0;
+    capture::flow direction{};
+};
 
-    auto drain = [&] {
-        while (auto e = decoder.next()) {
-            count(t, *e);
-            if (opt.json) {
-                const auto j = to_json(*e);
-                if (!j.is_null()) fmt::print("{}\n", j.dump());
-            } else {
-                const auto* p = std::get_if<decode::data_packet>(&*e);
-                const auto api = p ? kd::message_name(p->header.type, p->body) : std::string_view{};
-                fmt::print("{}{}{}\n", decode::describe(*e), api.empty() ? "" : "  ", api);
+// Prints events as --json or as text lines, and counts them.
+class event_printer {
+public:
+    explicit event_printer(const dump_options& opt) : opt_(opt) {}
+
+    void print(const decode::event& e, const capture_context* where = nullptr) {
+        count(totals_, e);
+        if (opt_.json) {
+            auto j = to_json(e);
+            if (j.is_null()) return;
+            if (where) {
+                nlohmann::ordered_json with_time;
+                with_time["time"] = where->seconds;
+                with_time["dir"] = capture::flow_name(where->direction);
+                with_time.update(j);
+                j = std::move(with_time);
             }
+            fmt::print("{}\n", j.dump());
+            return;
+        }
+        const auto* p = std::get_if<decode::data_packet>(&e);
+        const auto api = p ? kd::message_name(p->header.type, p->body) : std::string_view{};
+        if (where) fmt::print("{:>14.9f} {} ", where->seconds, capture::flow_name(where->direction));
+        fmt::print("{}{}{}\n", decode::describe(e), api.empty() ? "" : "  ", api);
+    }
+
+    // Prints everything `d` has decoded.
+    void drain(decode::decoder& d, const capture_context* where = nullptr) {
+        while (auto e = d.next()) print(*e, where);
+    }
+
+    void summary(std::uint64_t total_bytes, const std::string& prefix) const {
+        const std::string text = fmt::format(
+            "{}{} bytes; data packets: {}, control packets: {}, break-ins: {}, framing errors: {}, "
+            "garbage bytes: {}",
+            prefix, total_bytes, totals_.data, totals_.control, totals_.breakins, totals_.errors,
+            totals_.garbage_bytes);
+        // JSON output keeps stdout to event objects; the summary goes to stderr there.
+        if (opt_.json) fmt::print(stderr, "kdcom-dump: {}\n", text);
+        else fmt::print("summary: {}\n", text);
+        std::fflush(stdout);
+    }
+
+private:
+    const dump_options& opt_;
+    totals totals_;
+};
+
+// A pcapng capture: each direction is its own byte stream with its own decoder; events print in
+// the order their records were captured.
+void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, event_printer& printer,
+                  tools::progress_meter& progress, const dump_options& opt) {
+    capture::pcapng::reader reader;
+    decode::decoder to_target(decode::options{opt.max_body}), to_debugger(decode::options{opt.max_body});
+    std::optional<std::uint64_t> first_time;
+    std::uint64_t records = 0;
+    capture_context where;
+    auto take_records = [&] {
+        while (auto r = reader.next()) {
+            ++records;
+            if (!first_time) first_time = r->time_ns;
+            where.seconds = static_cast<double>(static_cast<std::int64_t>(r->time_ns - *first_time)) / 1e9;
+            where.direction = r->direction;
+            auto& d = r->direction == capture::flow::debugger_to_target ? to_target : to_debugger;
+            d.push(r->bytes);
+            printer.drain(d, &where);
         }
     };
-
-    std::vector<std::uint8_t> bytes;
     std::string input_error;
     try {
-        while (source.read(bytes)) {
-            decoder.push(bytes);
-            drain();
+        do {
+            reader.push(bytes);
+            take_records();
             progress.update(source.bytes_consumed());
+        } while (!reader.failed() && source.read(bytes));
+    } catch (const tool_error& e) {
+        input_error = e.what();
+    }
+    reader.finish();
+    take_records();
+    for (auto* d : {&to_target, &to_debugger}) {
+        where.direction = d == &to_target ? capture::flow::debugger_to_target : capture::flow::target_to_debugger;
+        d->finish();
+        printer.drain(*d, &where);
+    }
+    progress.finish();
+    const auto& info = reader.info();
+    printer.summary(to_target.stream_offset() + to_debugger.stream_offset(),
+                    fmt::format("capture of {} records{}{}; ", records,
+                                info.debugger.empty() ? "" : ", debugger " + info.debugger,
+                                info.target.empty() ? "" : ", target " + info.target));
+    if (!input_error.empty()) throw tool_error(input_error);
+    if (reader.failed()) throw tool_error(source.name() + ": " + reader.error().message() + " " + reader.error_detail());
+}
+
+int run(const dump_options& opt) {
+    tools::byte_source source(opt.input, opt.format);
+    tools::progress_meter progress("kdcom-dump: decoding", source.size());
+    event_printer printer(opt);
+    std::vector<std::uint8_t> bytes;
+    std::string input_error;
+    bool more = false;
+    try {
+        more = source.read(bytes);
+    } catch (const tool_error& e) {
+        input_error = e.what();
+    }
+    if (source.format() == tools::input_format::pcapng) {
+        dump_capture(source, bytes, printer, progress, opt);
+        return tools::exit_ok;
+    }
+
+    decode::decoder decoder(decode::options{opt.max_body});
+    try {
+        while (more) {
+            decoder.push(bytes);
+            printer.drain(decoder);
+            progress.update(source.bytes_consumed());
+            more = source.read(bytes);
         }
     } catch (const tool_error& e) {
         input_error = e.what();
     }
     decoder.finish();
-    drain();
+    printer.drain(decoder);
     progress.finish();
-
-    const std::uint64_t total_bytes = decoder.stream_offset();
-    const std::string summary = fmt::format(
-        "{} bytes; data packets: {}, control packets: {}, break-ins: {}, framing errors: {}, "
-        "garbage bytes: {}",
-        total_bytes, t.data, t.control, t.breakins, t.errors, t.garbage_bytes);
-    // JSON output keeps stdout to event objects; the summary goes to stderr there.
-    if (opt.json) fmt::print(stderr, "kdcom-dump: {}\n", summary);
-    else fmt::print("summary: {}\n", summary);
-    std::fflush(stdout);
-
+    printer.summary(decoder.stream_offset(), "");
     if (!input_error.empty()) throw tool_error(input_error);
     return tools::exit_ok;
 }
@@ -149,17 +242,19 @@ int main(int argc, char** argv) {
     CLI::App app{"Decode a KDCOM byte stream (Windows kernel debugger serial framing) and print "
                  "one line per packet, break-in, framing error and run of garbage."};
     dump_options opt;
-    app.add_option("input", opt.input, "File to decode: raw bytes or hex text; - for stdin")
+    app.add_option("input", opt.input, "File to decode: raw bytes, hex text or a pcapng capture; - for stdin")
         ->required();
     app.add_flag("--json", opt.json,
-                 "One JSON object per event (keys: offset kind type type_name id length api "
-                 "checksum_ok body error); the summary goes to stderr");
+                 "One JSON object per event (keys: time and dir for captures, then offset kind type "
+                 "type_name id length api checksum_ok body error); the summary goes to stderr");
     const std::map<std::string, tools::input_format> formats{
         {"auto", tools::input_format::automatic},
         {"raw", tools::input_format::raw},
-        {"hex", tools::input_format::hex}};
+        {"hex", tools::input_format::hex},
+        {"pcapng", tools::input_format::pcapng}};
     app.add_option("--format", opt.format,
-                   "Input format: hex text (digits, whitespace, # comments), raw bytes, or auto")
+                   "Input format: hex text (digits, whitespace, # comments), raw bytes, a pcapng capture "
+                   "(kdcom-proxy, --capture), or auto")
         ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case))
         ->default_str("auto");
     app.add_option("--max-body", opt.max_body, "Largest packet body accepted, in bytes")

@@ -76,7 +76,8 @@ public:
 
     bool failed() const { return static_cast<bool>(error_); }
     std::error_code error() const { return error_; }
-    // "block at offset N: what is wrong", or empty.
+    // "at offset N: what is wrong" (N: where the faulty block starts), or empty. Reads well after
+    // error().message().
     const std::string& error_detail() const { return detail_; }
     // Bytes of input consumed in whole blocks.
     std::uint64_t offset() const { return offset_; }
@@ -86,8 +87,7 @@ public:
 private:
     void check_end() {
         if (pos_ < buffer_.size())
-            fail(errc::capture_torn, "the capture ends inside a block (" + std::to_string(buffer_.size() - pos_) +
-                                         " bytes of it present)");
+            fail(errc::capture_torn, std::to_string(buffer_.size() - pos_) + " bytes of the last block present");
         else if (!seen_section_)
             fail(errc::capture_not_pcapng, "the input is empty");
     }
@@ -100,7 +100,7 @@ private:
 
     void fail(errc code, std::string why) {
         error_ = code;
-        detail_ = "block at offset " + std::to_string(offset_) + ": " + why;
+        detail_ = "at offset " + std::to_string(offset_) + ": " + why;
     }
 
     std::uint32_t u32(const std::uint8_t* p) const {
