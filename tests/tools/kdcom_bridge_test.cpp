@@ -16,6 +16,7 @@
 
 #include <asio/executor_work_guard.hpp>
 
+#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/guest/kd_guest.h"
 #include "kdcom/net/shm_link.hpp"
 #include "support/kd_messages.hpp"
@@ -75,7 +76,9 @@ struct bridge_process {
 TEST(KdcomBridge, CarriesAGuestsPacketsToADebuggerReportsAndStopsCleanly) {
     scratch_dir dir;
     const std::string name = unique_shm_name(), socket = dir.path + "/kd.sock";
-    bridge_process bridge({"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket}, dir.path + "/out.txt");
+    const std::string capture_path = dir.path + "/bridge.pcapng";
+    bridge_process bridge({"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket, "--capture", capture_path},
+                          dir.path + "/out.txt");
     ASSERT_GT(bridge.pid, 0);
     ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest shm://" + name)) << bridge.output();
     // The rendezvous socket appears once the bridge listens.
@@ -116,6 +119,20 @@ TEST(KdcomBridge, CarriesAGuestsPacketsToADebuggerReportsAndStopsCleanly) {
     asio::post(io, [&] { debugger->close(); });
     work.reset();
     runner.join();
+
+    // The capture holds the debugger link as the debugger saw it: the state change went to it.
+    EXPECT_NE(out.find("capture: "), std::string::npos) << out;
+    capture::pcapng::reader reader;
+    const std::string file = read_file(capture_path);
+    reader.push({reinterpret_cast<const std::uint8_t*>(file.data()), file.size()});
+    reader.finish();
+    bytes to_debugger, to_target;
+    while (auto r = reader.next()) append(r->direction == capture::flow::target_to_debugger ? to_debugger : to_target, r->bytes);
+    EXPECT_FALSE(reader.failed()) << reader.error_detail();
+    EXPECT_EQ(reader.info().debugger, "unix-listen://" + socket);
+    const auto sent = decode_whole(to_debugger);
+    EXPECT_TRUE(std::any_of(sent.packets.begin(), sent.packets.end(), [&](const auto& p) { return p.body == state_change; }));
+    EXPECT_FALSE(decode_whole(to_target).packets.empty()) << "the debugger's reset and acknowledgement";
 }
 
 TEST(KdcomBridge, RefusesAddressesItCannotUse) {
@@ -126,6 +143,11 @@ TEST(KdcomBridge, RefusesAddressesItCannotUse) {
     bridge_process malformed({"--debugger", "tcp-listen://:99999"}, dir.path + "/b.txt");
     EXPECT_EQ(malformed.wait_exit(), 2);
     EXPECT_NE(malformed.output().find("invalid debugger address"), std::string::npos) << malformed.output();
+    bridge_process unwritable({"--guest", "shm://" + unique_shm_name(), "--debugger", "unix-listen://" + dir.path + "/s",
+                               "--capture", dir.path + "/no-such-dir/c.pcapng"},
+                              dir.path + "/c.txt");
+    EXPECT_EQ(unwritable.wait_exit(), 2);
+    EXPECT_NE(unwritable.output().find("cannot write the capture"), std::string::npos) << unwritable.output();
 }
 
 }  // namespace

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include "kdcom/capture/pcapng_reader.hpp"
 
 namespace {
 
@@ -34,7 +38,7 @@ TEST(KdcomSim, ASessionEndToEndReadsExactlyTheImage) {
 }
 
 TEST(KdcomSim, TheFastPathServesTheDumpFromTheHost) {
-    const auto r = run("--dump 4 --fast-path --faults loss=0,corrupt=0");
+    const auto r = run("--dump 4 --fast-path --faults loss=0,corrupt=0 --no-capture");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("fast path: the host answers"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("fast-path reads                                     0"), std::string::npos)
@@ -42,18 +46,46 @@ TEST(KdcomSim, TheFastPathServesTheDumpFromTheHost) {
 }
 
 TEST(KdcomSim, RunsOverTcpAndThroughRepeatedWrites) {
-    const auto r = run("--dump 2 --transport tcp --faults loss=0.01,dup=0.05");
+    const auto r = run("--dump 2 --transport tcp --faults loss=0.01,dup=0.05 --no-capture");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("all reads matched"), std::string::npos) << r.out;
 }
 
 TEST(KdcomSim, ALineRateMakesItAsSlowAsTheWire) {
     // 1 MiB at 4 Mbit/s, 10 bits a byte, requests and acknowledgements included: about 0.4 MB/s.
-    const auto r = run("--dump 1 --rate 4000000 --faults loss=0");
+    const auto r = run("--dump 1 --rate 4000000 --faults loss=0 --no-capture");
     EXPECT_EQ(r.status, 0) << r.out;
     const auto at = r.out.find("dump done, ");
     ASSERT_NE(at, std::string::npos) << r.out;
     EXPECT_LT(std::stod(r.out.substr(at + 11)), 0.5) << "MB/s, paced like a 4 Mbit/s line";
+}
+
+TEST(KdcomSim, WritesACaptureOfTheDebuggersLinkWhereToldOrNone) {
+    const auto path = std::filesystem::temp_directory_path() / ("kdcom-sim-test-" + std::to_string(::getpid()) + ".pcapng");
+    auto r = run("--dump 1 --capture " + path.string());
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("capture: " + path.string()), std::string::npos) << r.out;
+    std::ifstream in(path, std::ios::binary);
+    const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    kdcom::capture::pcapng::reader reader;
+    reader.push({reinterpret_cast<const std::uint8_t*>(file.data()), file.size()});
+    reader.finish();
+    std::uint64_t records = 0, to_debugger = 0;
+    while (auto rec = reader.next()) {
+        ++records;
+        if (rec->direction == kdcom::capture::flow::target_to_debugger) to_debugger += rec->bytes.size();
+    }
+    EXPECT_FALSE(reader.failed()) << reader.error_detail();
+    EXPECT_NE(r.out.find("(" + std::to_string(records) + " records"), std::string::npos) << r.out;
+    EXPECT_GT(to_debugger, 1u << 20) << "the dump's replies are in it";
+    std::filesystem::remove(path);
+
+    r = run("--dump 1 --no-capture");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(r.out.find("capture:"), std::string::npos) << r.out;
+    r = run("--dump 1 --capture /no-such-dir/c.pcapng");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot write the capture"), std::string::npos) << r.out;
 }
 
 TEST(KdcomSim, RefusesOptionsItCannotUse) {

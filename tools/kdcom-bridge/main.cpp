@@ -13,6 +13,7 @@
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/bridge/bridge.hpp"
+#include "kdcom/capture/capture_file.hpp"
 #include "kdcom/net/open_link.hpp"
 
 namespace {
@@ -21,6 +22,7 @@ using namespace kdcom;
 struct bridge_options {
     std::string guest = "shm://kdcom";
     std::string debugger = "unix-listen:///tmp/kdcom-kd.sock";
+    std::string capture;
 };
 
 transport::address parse(const std::string& text, const char* what) {
@@ -59,6 +61,14 @@ int run(const bridge_options& opt) {
     bridge::options options;
     options.endpoint = net::config_for(debugger_address, {});
     auto b = bridge::bridge::create(std::move(guest), std::move(debugger), options);
+    std::shared_ptr<capture::capture_file> recording;
+    if (!opt.capture.empty()) {
+        std::error_code ec;
+        recording = capture::capture_file::create(
+            opt.capture, {"kdcom-bridge", debugger_address.to_string(), "guest " + guest_address.to_string()}, ec);
+        if (!recording) throw tools::tool_error(fmt::format("cannot write the capture {}: {}", opt.capture, ec.message()));
+        b->debugger_session().set_tap(capture::capture_tap(recording, role::target));
+    }
     b->set_notice_handler([](const std::string& text) {
         fmt::print("{:%H:%M:%S} {}\n", fmt::localtime(std::time(nullptr)), text);
         std::fflush(stdout);
@@ -84,6 +94,11 @@ int run(const bridge_options& opt) {
     wait_for_report();
     io.run();
     print_statistics(*b);
+    if (recording) {
+        fmt::print("capture: {} records, {} bytes in {}\n", recording->records(), recording->bytes(), recording->path());
+        if (const auto ec = recording->error())
+            throw tools::tool_error(fmt::format("the capture {} stopped early: {}", recording->path(), ec.message()));
+    }
     return tools::exit_ok;
 }
 
@@ -98,5 +113,8 @@ int main(int argc, char** argv) {
                    "Where the debugger attaches: any address (tcp-listen://, unix-listen:///PATH, serial://, "
                    "com:..., ...)")
         ->capture_default_str();
+    app.add_option("--capture", opt.capture,
+                   "Record every byte to and from the debugger in this pcapng file (kdcom-dump, kdcom-replay, "
+                   "Wireshark with tools/wireshark/kdcom.lua read it)");
     return kdcom::tools::tool_main("kdcom-bridge", app, argc, argv, [&] { return run(opt); });
 }

@@ -20,6 +20,7 @@
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/bridge/bridge.hpp"
+#include "kdcom/capture/capture_file.hpp"
 #include "kdcom/guest/fake_kernel.hpp"
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
@@ -40,6 +41,8 @@ struct sim_options {
     unsigned rate = 0;
     unsigned seed = 1;
     bool fast_path = false;
+    std::string capture = (std::filesystem::temp_directory_path() / "kdcom-sim.pcapng").string();
+    bool no_capture = false;
 };
 
 net::link_faults parse_faults(const std::string& text, unsigned seed) {
@@ -161,6 +164,14 @@ int run(const sim_options& opt) {
     endpoint_config dc{.role = role::debugger};
     dc.ack_timeout = bo.endpoint.ack_timeout;
     auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc);
+    // The capture is taken where a debugger would see the wire: at the simulated debugger.
+    std::shared_ptr<capture::capture_file> recording;
+    if (!opt.no_capture) {
+        recording = capture::capture_file::create(
+            opt.capture, {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"}, ec);
+        if (!recording) throw tools::tool_error("cannot write the capture " + opt.capture + ": " + ec.message());
+        session->set_tap(capture::capture_tap(recording, role::debugger));
+    }
     session->start();
     std::thread io_thread([&] { io.run(); });
 
@@ -283,6 +294,11 @@ int run(const sim_options& opt) {
     fmt::print("{:<40} {:>12}\n", "times the kernel stopped", kernel.stats().breaks);  // a damaged byte can read as 'b'
     fmt::print("{:<40} {:>12.1f}\n", "seconds", seconds);
     fmt::print("{:<40} {:>12}\n", "result", all_matched ? "all reads matched" : "MISMATCH");
+    if (recording) {
+        fmt::print("capture: {} ({} records; kdcom-dump or Wireshark with tools/wireshark/kdcom.lua read it)\n",
+                   recording->path(), recording->records());
+        if (const auto e = recording->error()) fmt::print("capture stopped early: {}\n", e.message());
+    }
 
     asio::post(io, [&] {
         session->close();
@@ -307,5 +323,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(300u, 100000000u));
     app.add_option("--seed", opt.seed, "Seed for the memory image and the faults")->capture_default_str();
     app.add_flag("--fast-path", opt.fast_path, "Let the bridge answer physical reads from guest memory");
+    app.add_option("--capture", opt.capture, "Record the debugger's link in this pcapng file")->capture_default_str();
+    app.add_flag("--no-capture", opt.no_capture, "Record nothing");
     return kdcom::tools::tool_main("kdcom-sim", app, argc, argv, [&] { return run(opt); });
 }
