@@ -11,22 +11,18 @@
 #include <cstdio>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include "../common/byte_source.hpp"
+#include "../common/event_printer.hpp"
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/decode/decoder.hpp"
-#include "kdcom/decode/describe.hpp"
-#include "kdcom/kd/describe.hpp"
-#include "kdcom/text/hex.hpp"
 
 namespace {
 
@@ -40,128 +36,15 @@ struct dump_options {
     bool json = false;
 };
 
-struct totals {
-    std::uint64_t data = 0, control = 0, breakins = 0, errors = 0, garbage_bytes = 0;
-};
-
-void put_header(nlohmann::ordered_json& j, const wire::packet_header& h) {
-    j["type"] = static_cast<unsigned>(h.type);
-    j["type_name"] = wire::packet_type_name(h.type);
-    j["id"] = h.id;
-    j["length"] = h.byte_count;
-}
-
-// The --json object for an event, with the documented keys; null for garbage, which JSON output
-// leaves to the summary.
-nlohmann::ordered_json to_json(const decode::event& e) {
-    nlohmann::ordered_json j;
-    j["offset"] = decode::offset_of(e);
-    std::visit(
-        [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, decode::data_packet>) {
-                j["kind"] = "data";
-                put_header(j, v.header);
-                if (const auto api = kd::message_name(v.header.type, v.body); !api.empty()) j["api"] = api;
-                j["checksum_ok"] = true;
-                j["body"] = text::to_hex(v.body);
-            } else if constexpr (std::is_same_v<T, decode::control_packet>) {
-                j["kind"] = "control";
-                put_header(j, v.header);
-            } else if constexpr (std::is_same_v<T, decode::breakin>) {
-                j["kind"] = "breakin";
-            } else if constexpr (std::is_same_v<T, decode::framing_error>) {
-                j["kind"] = "error";
-                if (v.has_header) put_header(j, v.header);
-                if (v.has_body) {
-                    j["checksum_ok"] = v.body_checksum == v.header.checksum;
-                    j["body"] = text::to_hex(v.body);
-                }
-                j["error"] = v.error.message();
-            } else {
-                j = nullptr;
-            }
-        },
-        e);
-    return j;
-}
-
-void count(totals& t, const decode::event& e) {
-    std::visit(
-        [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, decode::data_packet>) ++t.data;
-            else if constexpr (std::is_same_v<T, decode::control_packet>) ++t.control;
-            else if constexpr (std::is_same_v<T, decode::breakin>) ++t.breakins;
-            else if constexpr (std::is_same_v<T, decode::framing_error>) ++t.errors;
-            else t.garbage_bytes += v.length;
-        },
-        e);
-}
-
-// Where an event was seen in a capture: when (seconds after the first record) and which way.
-struct capture_context {
-    double seconds = 0;
-    capture::flow direction{};
-};
-
-// Prints events as --json or as text lines, and counts them.
-class event_printer {
-public:
-    explicit event_printer(const dump_options& opt) : opt_(opt) {}
-
-    void print(const decode::event& e, const capture_context* where = nullptr) {
-        count(totals_, e);
-        if (opt_.json) {
-            auto j = to_json(e);
-            if (j.is_null()) return;
-            if (where) {
-                nlohmann::ordered_json with_time;
-                with_time["time"] = where->seconds;
-                with_time["dir"] = capture::flow_name(where->direction);
-                with_time.update(j);
-                j = std::move(with_time);
-            }
-            fmt::print("{}\n", j.dump());
-            return;
-        }
-        const auto* p = std::get_if<decode::data_packet>(&e);
-        const auto api = p ? kd::message_name(p->header.type, p->body) : std::string_view{};
-        if (where) fmt::print("{:>14.9f} {} ", where->seconds, capture::flow_name(where->direction));
-        fmt::print("{}{}{}\n", decode::describe(e), api.empty() ? "" : "  ", api);
-    }
-
-    // Prints everything `d` has decoded.
-    void drain(decode::decoder& d, const capture_context* where = nullptr) {
-        while (auto e = d.next()) print(*e, where);
-    }
-
-    void summary(std::uint64_t total_bytes, const std::string& prefix) const {
-        const std::string text = fmt::format(
-            "{}{} bytes; data packets: {}, control packets: {}, break-ins: {}, framing errors: {}, "
-            "garbage bytes: {}",
-            prefix, total_bytes, totals_.data, totals_.control, totals_.breakins, totals_.errors,
-            totals_.garbage_bytes);
-        // JSON output keeps stdout to event objects; the summary goes to stderr there.
-        if (opt_.json) fmt::print(stderr, "kdcom-dump: {}\n", text);
-        else fmt::print("summary: {}\n", text);
-        std::fflush(stdout);
-    }
-
-private:
-    const dump_options& opt_;
-    totals totals_;
-};
-
 // A pcapng capture: each direction is its own byte stream with its own decoder; events print in
 // the order their records were captured.
-void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, event_printer& printer,
+void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, tools::event_printer& printer,
                   tools::progress_meter& progress, const dump_options& opt) {
     capture::pcapng::reader reader;
     decode::decoder to_target(decode::options{opt.max_body}), to_debugger(decode::options{opt.max_body});
     std::optional<std::uint64_t> first_time;
     std::uint64_t records = 0;
-    capture_context where;
+    tools::capture_context where;
     auto take_records = [&] {
         while (auto r = reader.next()) {
             ++records;
@@ -203,7 +86,7 @@ void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, 
 int run(const dump_options& opt) {
     tools::byte_source source(opt.input, opt.format);
     tools::progress_meter progress("kdcom-dump: decoding", source.size());
-    event_printer printer(opt);
+    tools::event_printer printer("kdcom-dump", opt.json);
     std::vector<std::uint8_t> bytes;
     std::string input_error;
     bool more = false;
