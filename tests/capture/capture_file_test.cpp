@@ -2,13 +2,12 @@
 // target's) hold the same traffic with the right directions, over every transport; records are on
 // disk as soon as write() returns; a full disk is reported, not fatal.
 #include <filesystem>
-#include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "kdcom/capture/capture_file.hpp"
-#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/capture/pcapng_writer.hpp"
+#include "support/capture_contents.hpp"
 #include "support/net_pair.hpp"
 #include "support/session_traffic.hpp"
 
@@ -18,35 +17,13 @@ using namespace kdcom;
 using namespace kdcom::test;
 using namespace std::chrono_literals;
 
-struct read_capture {
-    std::vector<capture::record> records;
-    capture::capture_info info;
-    std::error_code error;
-};
-
-read_capture read_back(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    capture::pcapng::reader r;
-    r.push({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
-    r.finish();
-    read_capture out;
-    while (auto rec = r.next()) out.records.push_back(std::move(*rec));
-    out.error = r.error();
-    out.info = r.info();
-    return out;
-}
-
 // The data packet bodies in one direction of a capture, in the order they went, each once: a
 // retransmission (the same body again, as when a FIFO is written before its reader came and the
 // packet goes again after the reset, under a new id) counts once. Bodies are numbered: no two
 // different packets are equal.
-std::vector<bytes> data_bodies(const read_capture& c, capture::flow direction) {
-    bytes stream;
-    for (const auto& r : c.records)
-        if (r.direction == direction) append(stream, r.bytes);
+std::vector<bytes> data_bodies(const capture_contents& c, capture::flow direction) {
     std::vector<bytes> bodies;
-    for (const auto& p : decode_whole(stream).packets)
+    for (const auto& p : decode_whole(c.stream(direction)).packets)
         if (p.header.is_data() && (bodies.empty() || bodies.back() != p.body)) bodies.push_back(p.body);
     return bodies;
 }
@@ -77,7 +54,7 @@ TEST_P(CaptureOverTransport, BothEndsRecordTheSameTrafficWithTheRightDirections)
 
     for (const auto* path : {"/debugger.pcapng", "/target.pcapng"}) {
         SCOPED_TRACE(path);
-        const auto c = read_back(files.path + path);
+        const auto c = read_capture(files.path + path);
         ASSERT_FALSE(c.error) << c.error.message();
         EXPECT_EQ(c.info.application, "test");
         // (EXPECT_TRUE: a failure must not print 400 packets.)
@@ -110,14 +87,14 @@ TEST(CaptureFile, RecordsAreOnDiskWhenWriteReturnsAndATornEndLosesOnlyItsRecord)
     // A write larger than a record may be is split, and nothing is lost.
     c->write(3000, capture::flow::debugger_to_target, bytes(capture::pcapng::max_record_bytes + 10, 0x69));
     EXPECT_EQ(c->records(), 4u);
-    auto back = read_back(path);  // the file is still open: what was written is there
+    auto back = read_capture(path);  // the file is still open: what was written is there
     ASSERT_FALSE(back.error) << back.error.message();
     ASSERT_EQ(back.records.size(), 4u);
     EXPECT_EQ(back.records[2].bytes.size() + back.records[3].bytes.size(), capture::pcapng::max_record_bytes + 10);
 
     // A writer killed in the middle of its last record: every record before it reads back.
     std::filesystem::resize_file(path, std::filesystem::file_size(path) - 5);
-    back = read_back(path);
+    back = read_capture(path);
     EXPECT_EQ(back.error, kdcom::errc::capture_torn);
     EXPECT_EQ(back.records.size(), 3u);
 }

@@ -3,12 +3,6 @@
 // are refused with a clear message and exit status 2.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,68 +10,23 @@
 
 #include <asio/executor_work_guard.hpp>
 
-#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/guest/kd_guest.h"
 #include "kdcom/net/shm_link.hpp"
+#include "support/capture_contents.hpp"
 #include "support/kd_messages.hpp"
 #include "support/net_pair.hpp"
-
-extern char** environ;
+#include "support/tool_process.hpp"
 
 namespace {
 using namespace kdcom;
 using namespace kdcom::test;
 using namespace std::chrono_literals;
 
-// kdcom-bridge running with its output going to a file.
-struct bridge_process {
-    pid_t pid = -1;
-    std::string output_path;
-
-    bridge_process(const std::vector<std::string>& args, const std::string& output) : output_path(output) {
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-        std::vector<char*> argv{const_cast<char*>(KDCOM_BRIDGE_PATH)};
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        if (::posix_spawn(&pid, KDCOM_BRIDGE_PATH, &actions, nullptr, argv.data(), environ) != 0) pid = -1;
-        posix_spawn_file_actions_destroy(&actions);
-    }
-    ~bridge_process() {
-        if (pid > 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    }
-    std::string output() const {
-        std::ifstream in(output_path);
-        std::ostringstream s;
-        s << in.rdbuf();
-        return s.str();
-    }
-    bool wait_for_output(const std::string& text, std::chrono::milliseconds limit = 10s) const {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (output().find(text) != std::string::npos) return true;
-            std::this_thread::sleep_for(10ms);
-        }
-        return false;
-    }
-    int wait_exit() {
-        int status = 0;
-        ::waitpid(pid, &status, 0);
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-};
-
 TEST(KdcomBridge, CarriesAGuestsPacketsToADebuggerReportsAndStopsCleanly) {
     scratch_dir dir;
     const std::string name = unique_shm_name(), socket = dir.path + "/kd.sock";
     const std::string capture_path = dir.path + "/bridge.pcapng";
-    bridge_process bridge({"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket, "--capture", capture_path},
+    tool_process bridge(KDCOM_BRIDGE_PATH, {"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket, "--capture", capture_path},
                           dir.path + "/out.txt");
     ASSERT_GT(bridge.pid, 0);
     ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest shm://" + name)) << bridge.output();
@@ -122,28 +71,24 @@ TEST(KdcomBridge, CarriesAGuestsPacketsToADebuggerReportsAndStopsCleanly) {
 
     // The capture holds the debugger link as the debugger saw it: the state change went to it.
     EXPECT_NE(out.find("capture: "), std::string::npos) << out;
-    capture::pcapng::reader reader;
-    const std::string file = read_file(capture_path);
-    reader.push({reinterpret_cast<const std::uint8_t*>(file.data()), file.size()});
-    reader.finish();
-    bytes to_debugger, to_target;
-    while (auto r = reader.next()) append(r->direction == capture::flow::target_to_debugger ? to_debugger : to_target, r->bytes);
-    EXPECT_FALSE(reader.failed()) << reader.error_detail();
-    EXPECT_EQ(reader.info().debugger, "unix-listen://" + socket);
-    const auto sent = decode_whole(to_debugger);
+    const auto c = read_capture(capture_path);
+    EXPECT_FALSE(c.error) << c.detail;
+    EXPECT_EQ(c.info.debugger, "unix-listen://" + socket);
+    const auto sent = decode_whole(c.stream(capture::flow::target_to_debugger));
     EXPECT_TRUE(std::any_of(sent.packets.begin(), sent.packets.end(), [&](const auto& p) { return p.body == state_change; }));
-    EXPECT_FALSE(decode_whole(to_target).packets.empty()) << "the debugger's reset and acknowledgement";
+    EXPECT_FALSE(decode_whole(c.stream(capture::flow::debugger_to_target)).packets.empty())
+        << "the debugger's reset and acknowledgement";
 }
 
 TEST(KdcomBridge, RefusesAddressesItCannotUse) {
     scratch_dir dir;
-    bridge_process wrong_kind({"--guest", "tcp://127.0.0.1:1"}, dir.path + "/a.txt");
+    tool_process wrong_kind(KDCOM_BRIDGE_PATH, {"--guest", "tcp://127.0.0.1:1"}, dir.path + "/a.txt");
     EXPECT_EQ(wrong_kind.wait_exit(), 2);
     EXPECT_NE(wrong_kind.output().find("the guest address must be shm://NAME"), std::string::npos) << wrong_kind.output();
-    bridge_process malformed({"--debugger", "tcp-listen://:99999"}, dir.path + "/b.txt");
+    tool_process malformed(KDCOM_BRIDGE_PATH, {"--debugger", "tcp-listen://:99999"}, dir.path + "/b.txt");
     EXPECT_EQ(malformed.wait_exit(), 2);
     EXPECT_NE(malformed.output().find("invalid debugger address"), std::string::npos) << malformed.output();
-    bridge_process unwritable({"--guest", "shm://" + unique_shm_name(), "--debugger", "unix-listen://" + dir.path + "/s",
+    tool_process unwritable(KDCOM_BRIDGE_PATH, {"--guest", "shm://" + unique_shm_name(), "--debugger", "unix-listen://" + dir.path + "/s",
                                "--capture", dir.path + "/no-such-dir/c.pcapng"},
                               dir.path + "/c.txt");
     EXPECT_EQ(unwritable.wait_exit(), 2);

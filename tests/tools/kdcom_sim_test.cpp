@@ -4,10 +4,9 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
-#include "kdcom/capture/pcapng_reader.hpp"
+#include "support/capture_contents.hpp"
 
 namespace {
 
@@ -65,19 +64,10 @@ TEST(KdcomSim, WritesACaptureOfTheDebuggersLinkWhereToldOrNone) {
     auto r = run("--dump 1 --capture " + path.string());
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("capture: " + path.string()), std::string::npos) << r.out;
-    std::ifstream in(path, std::ios::binary);
-    const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    kdcom::capture::pcapng::reader reader;
-    reader.push({reinterpret_cast<const std::uint8_t*>(file.data()), file.size()});
-    reader.finish();
-    std::uint64_t records = 0, to_debugger = 0;
-    while (auto rec = reader.next()) {
-        ++records;
-        if (rec->direction == kdcom::capture::flow::target_to_debugger) to_debugger += rec->bytes.size();
-    }
-    EXPECT_FALSE(reader.failed()) << reader.error_detail();
-    EXPECT_NE(r.out.find("(" + std::to_string(records) + " records"), std::string::npos) << r.out;
-    EXPECT_GT(to_debugger, 1u << 20) << "the dump's replies are in it";
+    const auto c = kdcom::test::read_capture(path.string());
+    EXPECT_FALSE(c.error) << c.detail;
+    EXPECT_NE(r.out.find("(" + std::to_string(c.records.size()) + " records"), std::string::npos) << r.out;
+    EXPECT_GT(c.stream(kdcom::capture::flow::target_to_debugger).size(), 1u << 20) << "the dump's replies are in it";
     std::filesystem::remove(path);
 
     r = run("--dump 1 --no-capture");
