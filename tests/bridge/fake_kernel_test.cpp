@@ -159,7 +159,7 @@ TEST(FakeKernelLife, ANewDebuggerIsToldTheStateAgainAfterItsResetHandshake) {
     // That debugger goes away; another attaches while the kernel is still stopped.
     rig.on_io([&] {
         rig.debugger->close();
-        rig.debugger = net::session::create(net::make_unix_client(rig.io.get_executor(), rig.dir.path + "/kd.sock"),
+        rig.debugger = net::session::create(net::make_unix_client(rig.io.get_executor(), rig.debugger_links->debugger_address.path),
                                             {.role = role::debugger});
         rig.debugger->start();
     });

@@ -57,6 +57,26 @@ INSTANTIATE_TEST_SUITE_P(Transports, SessionOverTransport,
                                            transport_kind::serial_pty, transport_kind::shm),
                          [](const ::testing::TestParamInfo<transport_kind>& test) { return to_string(test.param); });
 
+TEST(Session, MemoryLinksCarryTenThousandPacketsEachWayAndEndCleanly) {
+    session_pair pair(transport_kind::memory, streaming(), streaming());
+    traffic down, up;
+    down.start(pair.debugger, pair.target, 10000);
+    up.start(pair.target, pair.debugger, 10000);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(50ms);
+    expect_delivered(down, up, 0);
+    // A memory connection is made once: after it closes, the other side's reads end and it cannot
+    // open another.
+    bool ended = false;
+    pair.target->async_receive([&](std::error_code ec, net::received_packet) { ended = static_cast<bool>(ec); });
+    pair.debugger->close();
+    pair.io.run_for(100ms);
+    EXPECT_FALSE(ended) << "the session waits for a peer that may come; it is not closed";
+    pair.target->close();
+    pair.io.run_for(50ms);
+    EXPECT_TRUE(ended);
+}
+
 TEST(Session, CompletesThroughFuturesAndCoroutinesToo) {
     session_pair pair(transport_kind::tcp, {}, {});
     const bytes request = manipulate_like(0x3146);

@@ -18,7 +18,7 @@ struct running_bridge {
     asio::io_context io;
     scratch_dir dir;
     std::string name = unique_shm_name();
-    std::unique_ptr<link_pair> debugger_links;  // the bridge takes one end, the debugger the other
+    std::unique_ptr<net::link_pair> debugger_links;  // the bridge takes one end, the debugger the other
     std::shared_ptr<bridge::bridge> bridge;
     std::shared_ptr<net::session> debugger;
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
@@ -28,7 +28,7 @@ struct running_bridge {
     // what the debugger writes (then both sides retransmit quickly).
     explicit running_bridge(bridge::options options = {}, transport_kind kind = transport_kind::unix_socket,
                             double loss = 0, double corrupt = 0)
-        : debugger_links(std::make_unique<link_pair>(io, kind, dir.path)) {
+        : debugger_links(make_links(io, kind)) {
         endpoint_config debugger_config{.role = role::debugger};
         if (loss > 0 || corrupt > 0) {
             debugger_links->debugger =
