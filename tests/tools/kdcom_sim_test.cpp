@@ -44,10 +44,12 @@ TEST(KdcomSim, TheFastPathServesTheDumpFromTheHost) {
         << "reads went through the fast path\n" << r.out;
 }
 
-TEST(KdcomSim, RunsOverTcpAndThroughRepeatedWrites) {
-    const auto r = run("--dump 2 --transport tcp --faults loss=0.01,dup=0.05 --no-capture");
-    EXPECT_EQ(r.status, 0) << r.out;
-    EXPECT_NE(r.out.find("all reads matched"), std::string::npos) << r.out;
+TEST(KdcomSim, RunsOverEveryTransportAndThroughRepeatedWrites) {
+    for (const char* transport : {"mem", "tcp", "fifo", "serial", "shm"}) {
+        const auto r = run(std::string("--dump 1 --transport ") + transport + " --faults loss=0.01,dup=0.05 --no-capture");
+        EXPECT_EQ(r.status, 0) << transport << "\n" << r.out;
+        EXPECT_NE(r.out.find("all reads matched"), std::string::npos) << transport << "\n" << r.out;
+    }
 }
 
 TEST(KdcomSim, ALineRateMakesItAsSlowAsTheWire) {

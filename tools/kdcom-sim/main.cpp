@@ -25,9 +25,9 @@
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/net/faulty_link.hpp"
+#include "kdcom/net/link_pair.hpp"
 #include "kdcom/net/rate_limited_link.hpp"
 #include "kdcom/net/shm_link.hpp"
-#include "kdcom/net/socket_link.hpp"
 
 namespace {
 using namespace kdcom;
@@ -124,8 +124,6 @@ int run(const sim_options& opt) {
     if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
     const std::string name = "kdcom-sim-" + std::to_string(::getpid());
-    const std::string socket_path =
-        (std::filesystem::temp_directory_path() / ("kdcom-sim-" + std::to_string(::getpid()) + ".sock")).string();
 
     guest::memory_image memory(std::max<std::uint64_t>(dump_bytes, 1 << 20), opt.seed);
     const guest::memory_image reference(memory.size(), opt.seed);
@@ -140,21 +138,13 @@ int run(const sim_options& opt) {
         bo.read_physical = [&memory](std::uint64_t a, std::span<std::uint8_t> out) { return memory.read(a, out); };
     auto guest_link = net::make_shm_host(io.get_executor(), name, {}, ec);
     if (!guest_link) throw tools::tool_error("cannot create the guest's shared memory: " + ec.message());
-    // The debugger's link: a local socket of the chosen kind, paced like a serial line if asked,
+    // The debugger's link: a connection of the chosen kind, paced like a serial line if asked,
     // with the faults on what the debugger writes.
-    std::unique_ptr<net::link> bridge_side, debugger_side;
-    if (opt.transport == "tcp") {
-        auto l = net::make_tcp_listener(io.get_executor(), "127.0.0.1", 0, ec);
-        if (!l) throw tools::tool_error("cannot listen on TCP: " + ec.message());
-        debugger_side = net::make_tcp_client(io.get_executor(), "127.0.0.1", l->local_port());
-        bridge_side = std::move(l);
-    } else if (opt.transport == "unix") {
-        bridge_side = net::make_unix_listener(io.get_executor(), socket_path, ec);
-        if (!bridge_side) throw tools::tool_error("cannot listen on " + socket_path + ": " + ec.message());
-        debugger_side = net::make_unix_client(io.get_executor(), socket_path);
-    } else {
-        throw tools::tool_error("--transport must be unix or tcp");
-    }
+    const auto kind = net::parse_pair_kind(opt.transport);
+    if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
+    auto links = net::link_pair::make(io.get_executor(), *kind, ec);
+    if (!links) throw tools::tool_error("cannot make the debugger's " + opt.transport + " link: " + ec.message());
+    std::unique_ptr<net::link> bridge_side = std::move(links->target), debugger_side = std::move(links->debugger);
     if (opt.rate > 0) {
         bridge_side = std::make_unique<net::rate_limited_link>(std::move(bridge_side), opt.rate);
         debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
@@ -318,7 +308,8 @@ int main(int argc, char** argv) {
     app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read")->capture_default_str();
     app.add_option("--faults", opt.faults, "Faults on what the debugger writes: loss=P,corrupt=P,dup=P")
         ->capture_default_str();
-    app.add_option("--transport", opt.transport, "The debugger's link: unix or tcp")->capture_default_str();
+    app.add_option("--transport", opt.transport, "The debugger's link: mem, unix, tcp, fifo, serial (a pty) or shm")
+        ->capture_default_str();
     app.add_option("--rate", opt.rate, "Pace the debugger's link like a serial line of this many bits/s (e.g. 115200)")
         ->check(CLI::Range(300u, 100000000u));
     app.add_option("--seed", opt.seed, "Seed for the memory image and the faults")->capture_default_str();
