@@ -91,7 +91,7 @@ TEST(KdcomSim, RefusesOptionsItCannotUse) {
     EXPECT_EQ(r.status, 2);
     r = run("--transport pipe");
     EXPECT_EQ(r.status, 2);
-    EXPECT_NE(r.out.find("--transport must be unix or tcp"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("--transport must be one of mem, unix, tcp, fifo, serial, shm"), std::string::npos) << r.out;
 }
 
 }  // namespace
