@@ -46,7 +46,7 @@ struct bridge_rig {
             endpoint_config d{.role = role::debugger};
             d.ack_timeout = 50ms;
             std::unique_ptr<net::link> client = net::make_unix_client(io.get_executor(), dir.path + "/kd.sock");
-            if (loss > 0 || corrupt > 0) client = std::make_unique<net::faulty_link>(std::move(client), net::link_faults{loss, corrupt, 0, 42});
+            if (loss > 0 || corrupt > 0) client = std::make_unique<net::faulty_link>(std::move(client), net::link_faults{.loss = loss, .corrupt = corrupt, .seed = 42});
             debugger = net::session::create(std::move(client), d);
             debugger->start();
         }

@@ -32,7 +32,7 @@ struct running_bridge {
         endpoint_config debugger_config{.role = role::debugger};
         if (loss > 0 || corrupt > 0) {
             debugger_links->debugger =
-                std::make_unique<net::faulty_link>(std::move(debugger_links->debugger), net::link_faults{loss, corrupt, 0, 7});
+                std::make_unique<net::faulty_link>(std::move(debugger_links->debugger), net::link_faults{.loss = loss, .corrupt = corrupt, .seed = 7});
             debugger_config.ack_timeout = options.endpoint.ack_timeout = std::chrono::milliseconds(50);
         }
         std::error_code ec;

@@ -16,6 +16,7 @@
 #include <asio/io_context.hpp>
 #include <fmt/core.h>
 
+#include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -44,32 +45,6 @@ struct sim_options {
     std::string capture = (std::filesystem::temp_directory_path() / "kdcom-sim.pcapng").string();
     bool no_capture = false;
 };
-
-net::link_faults parse_faults(const std::string& text, unsigned seed) {
-    net::link_faults f;
-    f.seed = seed;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        const std::size_t end = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, end - start);
-        const std::size_t eq = item.find('=');
-        if (eq == std::string::npos) throw tools::tool_error("--faults: '" + item + "' is not KEY=PROBABILITY");
-        const std::string key = item.substr(0, eq);
-        double value = 0;
-        try {
-            value = std::stod(item.substr(eq + 1));
-        } catch (const std::exception&) {
-            throw tools::tool_error("--faults: '" + item.substr(eq + 1) + "' is not a number");
-        }
-        if (value < 0 || value > 0.5) throw tools::tool_error("--faults: " + key + " must be between 0 and 0.5");
-        if (key == "loss") f.loss = value;
-        else if (key == "corrupt") f.corrupt = value;
-        else if (key == "dup") f.duplicate = value;
-        else throw tools::tool_error("--faults: unknown fault '" + key + "' (known: loss, corrupt, dup)");
-        start = end + 1;
-    }
-    return f;
-}
 
 constexpr std::uint64_t kern_base = 0xfffff80000000000u;
 constexpr std::uint32_t max_read = wire::default_max_body - kd::manipulate_header_size;
@@ -120,7 +95,7 @@ private:
 };
 
 int run(const sim_options& opt) {
-    const net::link_faults faults = parse_faults(opt.faults, opt.seed);
+    const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
     if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
     const std::string name = "kdcom-sim-" + std::to_string(::getpid());
@@ -306,7 +281,7 @@ int main(int argc, char** argv) {
                  "debugger, the kdcom bridge, and a fake kernel behind guest shared memory."};
     sim_options opt;
     app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read")->capture_default_str();
-    app.add_option("--faults", opt.faults, "Faults on what the debugger writes: loss=P,corrupt=P,dup=P")
+    app.add_option("--faults", opt.faults, "Faults on what the debugger writes: loss=P,corrupt=P,dup=P,garbage=P")
         ->capture_default_str();
     app.add_option("--transport", opt.transport, "The debugger's link: mem, unix, tcp, fifo, serial (a pty) or shm")
         ->capture_default_str();

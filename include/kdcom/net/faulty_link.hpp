@@ -1,7 +1,7 @@
 // A link whose streams lose, damage and repeat what they write, deterministically from a seed: a
 // write is dropped whole with probability `loss` (as if its frames never arrived); otherwise it
-// has one byte flipped with probability `corrupt`, and goes out twice with probability
-// `duplicate`. For simulations and tests of what a bad debugger link does to everything above it
+// has one byte flipped with probability `corrupt`, goes out twice with probability `duplicate`,
+// and is preceded by 1 to 16 random bytes of line noise with probability `garbage`. For simulations and tests of what a bad debugger link does to everything above it
 // (kdcom-sim --faults).
 #pragma once
 
@@ -14,7 +14,7 @@
 namespace kdcom::net {
 
 struct link_faults {
-    double loss = 0, corrupt = 0, duplicate = 0;  // probabilities per write
+    double loss = 0, corrupt = 0, duplicate = 0, garbage = 0;  // probabilities per write
     unsigned seed = 1;
 };
 
@@ -45,8 +45,11 @@ private:
                 inner_->async_write({}, [h = std::move(h), n = b.size()](std::error_code ec, std::size_t) { h(ec, n); });
                 return;
             }
-            damaged_.assign(b.begin(), b.end());
-            if (!damaged_.empty() && p(*rng_) < faults_.corrupt) damaged_[(*rng_)() % damaged_.size()] ^= 0x5A;
+            damaged_.clear();
+            if (p(*rng_) < faults_.garbage)
+                for (std::size_t n = 1 + (*rng_)() % 16; n > 0; --n) damaged_.push_back(static_cast<std::uint8_t>((*rng_)()));
+            damaged_.insert(damaged_.end(), b.begin(), b.end());
+            if (!b.empty() && p(*rng_) < faults_.corrupt) damaged_[damaged_.size() - 1 - (*rng_)() % b.size()] ^= 0x5A;
             if (p(*rng_) < faults_.duplicate) damaged_.insert(damaged_.end(), damaged_.begin(), damaged_.end());
             inner_->async_write(damaged_, [h = std::move(h), n = b.size()](std::error_code ec, std::size_t) { h(ec, n); });
         }

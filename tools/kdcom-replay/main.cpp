@@ -1,0 +1,300 @@
+// kdcom-replay: plays a capture or a packet script again.
+//
+//   kdcom-replay FILE [--transport mem|unix|tcp|fifo|serial|shm] [--faults ...] [--seed N]
+//       Through the library: a debugger-role and a target-role session joined by the chosen
+//       transport (with faults on both sides' writes, if asked) carry every packet of FILE in
+//       order, one at a time; each must arrive byte-exact, in order, exactly once.
+//   kdcom-replay FILE --as debugger|target (--connect ADDR | --listen ADDR)
+//       Against a live peer: plays one side of FILE over any address, with the protocol's own
+//       acknowledgements and resets, and compares what the peer sends with what FILE says it sent
+//       (type and body; ids after a reset and timing are expected to vary).
+//
+// Exit status: 0 when everything matched, 1 on any divergence, 2 for unusable input or options.
+#include <chrono>
+#include <deque>
+
+#include <CLI/CLI.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <fmt/core.h>
+
+#include "../common/fault_option.hpp"
+#include "../common/progress.hpp"
+#include "../common/tool_error.hpp"
+#include "../common/tool_main.hpp"
+#include "kdcom/kd/describe.hpp"
+#include "kdcom/net/faulty_link.hpp"
+#include "kdcom/net/link_pair.hpp"
+#include "kdcom/net/open_link.hpp"
+#include "kdcom/net/session.hpp"
+#include "script.hpp"
+
+namespace {
+using namespace kdcom;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+struct replay_options {
+    std::string input;
+    std::string transport = "mem";
+    std::string faults;
+    unsigned seed = 1;
+    std::string as, connect, listen;
+    double timeout = 10;
+};
+
+std::string describe(const tools::script_packet& p) {
+    const auto api = kd::message_name(p.type, p.body);
+    return fmt::format("{} {}{}{} ({} bytes, {})", capture::flow_name(p.direction), wire::packet_type_name(p.type),
+                       api.empty() ? "" : " ", api, p.body.size(), p.origin);
+}
+
+// How what arrived differs from what was expected, in one phrase.
+std::string difference(const tools::script_packet& want, const net::received_packet& got) {
+    if (got.type != want.type)
+        return fmt::format("a {} arrived instead", wire::packet_type_name(got.type));
+    if (got.body.size() != want.body.size())
+        return fmt::format("its body is {} bytes, not {}", got.body.size(), want.body.size());
+    const auto at = std::mismatch(want.body.begin(), want.body.end(), got.body.begin()).first - want.body.begin();
+    return fmt::format("its body differs at byte {} (expected {:#04x}, got {:#04x})", at, want.body[at], got.body[at]);
+}
+
+// Divergences as they are found: the first few printed in full, all counted.
+class divergence_log {
+public:
+    void report(const std::string& text) {
+        if (++count_ <= shown) fmt::print("divergence: {}\n", text);
+        else if (count_ == shown + 1) fmt::print("(further divergences counted, not shown)\n");
+        std::fflush(stdout);
+    }
+    std::size_t count() const { return count_; }
+
+private:
+    static constexpr std::size_t shown = 20;
+    std::size_t count_ = 0;
+};
+
+// What a session has received and not yet looked at.
+struct inbox {
+    std::deque<net::received_packet> packets;
+    std::error_code error;
+};
+
+void keep_receiving(const std::shared_ptr<net::session>& s, inbox& box) {
+    s->async_receive([s, &box](std::error_code ec, net::received_packet p) {
+        if (ec) {
+            box.error = ec;
+            return;
+        }
+        box.packets.push_back(std::move(p));
+        keep_receiving(s, box);
+    });
+}
+
+// Runs `io` until `done()` or the deadline; returns done().
+template <class Done>
+bool run_until(asio::io_context& io, Done done, clock_type::time_point deadline) {
+    while (!done()) {
+        if (clock_type::now() >= deadline) return false;
+        io.run_one_for(10ms);
+    }
+    return true;
+}
+
+// Sends `p` from `from`; true when the peer acknowledged it before the deadline.
+bool send_and_wait(asio::io_context& io, net::session& from, const tools::script_packet& p,
+                   clock_type::time_point deadline, std::error_code& error) {
+    bool done = false;
+    from.async_send(p.type, p.body, {}, [&](std::error_code ec) {
+        done = true;
+        error = ec;
+    });
+    if (run_until(io, [&] { return done; }, deadline)) return true;
+    from.cancel_send();
+    run_until(io, [&] { return done; }, clock_type::now() + 1s);  // the handler refers to locals
+    return false;
+}
+
+void print_stats(const char* who, const endpoint_stats& s) {
+    fmt::print("{:<9} sent {} (retransmitted {}), received {} (duplicates dropped {}), framing errors {}, resets "
+               "sent {} received {}\n",
+               who, s.packets_sent, s.retransmissions, s.packets_received, s.duplicates_received, s.framing_errors,
+               s.resets_sent, s.resets_received);
+}
+
+int finish(const divergence_log& log, std::size_t matched, std::size_t total) {
+    if (log.count() == 0) fmt::print("result: all {} packets matched\n", total);
+    else fmt::print("result: {} of {} packets matched, {} divergences\n", matched, total, log.count());
+    return log.count() == 0 ? tools::exit_ok : tools::exit_mismatch;
+}
+
+int replay_through_library(const tools::replay_script& script, const replay_options& opt) {
+    const auto kind = net::parse_pair_kind(opt.transport);
+    if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
+    const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
+    const bool faulty = faults.loss > 0 || faults.corrupt > 0 || faults.duplicate > 0 || faults.garbage > 0;
+
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::error_code ec;
+    auto links = net::link_pair::make(io.get_executor(), *kind, ec);
+    if (!links) throw tools::tool_error("cannot make a " + opt.transport + " link: " + ec.message());
+    std::unique_ptr<net::link> target_link = std::move(links->target), debugger_link = std::move(links->debugger);
+    if (faulty) {
+        net::link_faults other = faults;
+        other.seed = faults.seed + 1;
+        target_link = std::make_unique<net::faulty_link>(std::move(target_link), other);
+        debugger_link = std::make_unique<net::faulty_link>(std::move(debugger_link), faults);
+    }
+    // Peers on one machine answer in microseconds: retry soon.
+    endpoint_config dc{.role = role::debugger}, tc{.role = role::target};
+    dc.ack_timeout = tc.ack_timeout = 50ms;
+    auto debugger = net::session::create(std::move(debugger_link), dc);
+    auto target = net::session::create(std::move(target_link), tc);
+    inbox at_debugger, at_target;
+    target->start();
+    debugger->start();
+    keep_receiving(debugger, at_debugger);
+    keep_receiving(target, at_target);
+
+    fmt::print("replaying {} packets through {} ({}){}\n", script.packets.size(), opt.transport,
+               *kind == net::pair_kind::memory ? "in process" : links->debugger_address.to_string(),
+               faulty ? " with faults " + opt.faults : "");
+    std::fflush(stdout);
+    divergence_log log;
+    std::size_t matched = 0;
+    tools::progress_meter progress("replay", script.packets.size());
+    const auto step_limit = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(opt.timeout));
+    for (std::size_t i = 0; i < script.packets.size(); ++i) {
+        const auto& p = script.packets[i];
+        const bool down = p.direction == capture::flow::debugger_to_target;
+        auto& from = down ? *debugger : *target;
+        auto& box = down ? at_target : at_debugger;
+        std::error_code send_error;
+        if (!send_and_wait(io, from, p, clock_type::now() + step_limit, send_error) || send_error ||
+            !run_until(io, [&] { return !box.packets.empty(); }, clock_type::now() + step_limit)) {
+            log.report(fmt::format("packet {} ({}) was not delivered within {} s{}", i + 1, describe(p), opt.timeout,
+                                   send_error ? ": " + send_error.message() : ""));
+            break;  // the link is stuck; what follows would only repeat it
+        }
+        const auto got = std::move(box.packets.front());
+        box.packets.pop_front();
+        if (got.type == p.type && got.body == p.body) ++matched;
+        else log.report(fmt::format("packet {} ({}): {}", i + 1, describe(p), difference(p, got)));
+        progress.update(i + 1);
+    }
+    progress.finish();
+    // Anything more that arrives was delivered twice or made up.
+    io.run_for(100ms);
+    for (auto* box : {&at_debugger, &at_target})
+        for (const auto& extra : box->packets)
+            log.report(fmt::format("a {} of {} bytes arrived that was not sent (or arrived twice)",
+                                   wire::packet_type_name(extra.type), extra.body.size()));
+
+    print_stats("debugger", debugger->protocol().stats());
+    print_stats("target", target->protocol().stats());
+    debugger->close();
+    target->close();
+    io.run_for(20ms);
+    return finish(log, matched, script.packets.size());
+}
+
+int replay_against_peer(const tools::replay_script& script, const replay_options& opt) {
+    if (opt.as != "debugger" && opt.as != "target") throw tools::tool_error("--as must be debugger or target");
+    if (opt.connect.empty() == opt.listen.empty()) throw tools::tool_error("--as needs one of --connect or --listen");
+    const std::string& text = opt.connect.empty() ? opt.listen : opt.connect;
+    std::string error;
+    const auto address = transport::parse_address(text, error);
+    if (!address) throw tools::tool_error(fmt::format("invalid address '{}': {}", text, error));
+    if (!opt.listen.empty() && address->kind == transport::address_kind::tcp_connect)
+        throw tools::tool_error("--listen needs an address to listen on (tcp-listen://, unix-listen://, ...)");
+    if (!opt.connect.empty() && address->listens())
+        throw tools::tool_error("--connect needs an address to connect to, not the listening '" + text + "'");
+    const role mine = opt.as == "debugger" ? role::debugger : role::target;
+    const capture::flow outgoing = mine == role::debugger ? capture::flow::debugger_to_target : capture::flow::target_to_debugger;
+
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    auto link = net::open_link(io.get_executor(), *address, mine, error);
+    if (!link) throw tools::tool_error(error);
+    auto session = net::session::create(std::move(link), net::config_for(*address, {.role = mine}));
+    inbox box;
+    session->start();
+    keep_receiving(session, box);
+    fmt::print("replaying the {} side of {} packets against {}\n", opt.as, script.packets.size(), address->to_string());
+    std::fflush(stdout);
+
+    divergence_log log;
+    std::size_t matched = 0;
+    tools::progress_meter progress("replay", script.packets.size());
+    const auto step_limit = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(opt.timeout));
+    for (std::size_t i = 0; i < script.packets.size(); ++i) {
+        const auto& p = script.packets[i];
+        if (p.direction == outgoing) {
+            std::error_code send_error;
+            if (!send_and_wait(io, *session, p, clock_type::now() + step_limit, send_error) || send_error) {
+                log.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", i + 1,
+                                       describe(p), opt.timeout, send_error ? ": " + send_error.message() : ""));
+                break;
+            }
+            ++matched;
+        } else {
+            if (!run_until(io, [&] { return !box.packets.empty(); }, clock_type::now() + step_limit)) {
+                log.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", i + 1, describe(p), opt.timeout));
+                break;
+            }
+            const auto got = std::move(box.packets.front());
+            box.packets.pop_front();
+            if (got.type == p.type && got.body == p.body) ++matched;
+            else log.report(fmt::format("packet {} ({}): {}", i + 1, describe(p), difference(p, got)));
+        }
+        progress.update(i + 1);
+    }
+    progress.finish();
+    print_stats(opt.as.c_str(), session->protocol().stats());
+    session->close();
+    io.run_for(20ms);
+    return finish(log, matched, script.packets.size());
+}
+
+int run(const replay_options& opt) {
+    const auto script = tools::load_script(opt.input);
+    std::size_t down = 0, bytes = 0;
+    for (const auto& p : script.packets) {
+        down += p.direction == capture::flow::debugger_to_target;
+        bytes += p.body.size();
+    }
+    fmt::print("{}: {}, {} data packets ({} d2t, {} t2d), {} body bytes{}\n", opt.input, script.kind,
+               script.packets.size(), down, script.packets.size() - down, bytes,
+               script.folded ? fmt::format(", {} retransmissions folded", script.folded) : "");
+    return opt.as.empty() ? replay_through_library(script, opt) : replay_against_peer(script, opt);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Play a KDCOM capture (pcapng) or packet script (JSON Lines) again: through the library over "
+                 "a chosen transport with faults, checking every packet arrives exactly once, or as one side "
+                 "against a live peer, reporting where the peer diverges from the capture."};
+    replay_options opt;
+    app.add_option("file", opt.input, "A pcapng capture or a packet script ({\"dir\":\"d2t\",\"type\":2,\"body\":\"<hex>\"} "
+                                      "per line); - for standard input")
+        ->required();
+    auto* transport = app.add_option("--transport", opt.transport,
+                                     "Through the library: mem, unix, tcp, fifo, serial (a pty) or shm")
+                          ->capture_default_str();
+    auto* faults = app.add_option("--faults", opt.faults,
+                                  "Through the library: faults on both sides' writes, loss=P,corrupt=P,dup=P,garbage=P");
+    app.add_option("--seed", opt.seed, "Seed for the faults")->capture_default_str();
+    auto* as = app.add_option("--as", opt.as, "Against a live peer: the side to play, debugger or target")
+                   ->check(CLI::IsMember({"debugger", "target"}));
+    app.add_option("--connect", opt.connect, "Against a live peer: its address (tcp://, unix://, fifo://, serial://, ...)")
+        ->needs(as);
+    app.add_option("--listen", opt.listen, "Against a live peer: where to wait for it (tcp-listen://, unix-listen://, ...)")
+        ->needs(as);
+    as->excludes(transport)->excludes(faults);
+    app.add_option("--timeout", opt.timeout, "Seconds to wait for each packet")
+        ->check(CLI::Range(0.01, 3600.0))
+        ->capture_default_str();
+    return kdcom::tools::tool_main("kdcom-replay", app, argc, argv, [&] { return run(opt); });
+}
