@@ -77,7 +77,7 @@ inline script_packet parse_script_line(const std::string& line, const std::strin
     const auto type = j.find("type");
     if (type == j.end() || !type->is_number_unsigned() || *type > 0xFFFF ||
         !wire::is_data_type(static_cast<wire::packet_type>(type->get<unsigned>())))
-        throw tool_error(where + ": \"type\" must be the number of a data packet type (2 to 11)");
+        throw tool_error(where + ": \"type\" must be the number of a data packet type (1, 2, 3, 7, 9, 10 or 11)");
     p.type = static_cast<wire::packet_type>(type->get<unsigned>());
     const auto body = j.find("body");
     if (body == j.end() || !body->is_string()) throw tool_error(where + ": \"body\" must be a hex string");

@@ -1,0 +1,145 @@
+// kdcom-replay as a user runs it: sessions recorded by kdcom-sim over every transport and replayed
+// over the same transport with faults; a long packet script under faults over every transport;
+// two replays playing the two sides of a capture against each other, and a peer that diverges;
+// unusable input refused with the reason.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "kdcom/text/hex.hpp"
+#include "support/net_pair.hpp"
+#include "support/tool_process.hpp"
+
+namespace {
+using namespace kdcom::test;
+namespace fs = std::filesystem;
+
+struct run_result {
+    int status = -1;
+    std::string out;
+};
+
+run_result run(const std::string& program, const std::string& args) {
+    run_result r;
+    FILE* p = ::popen((program + " " + args + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) r.out.append(buffer, n);
+    const int status = ::pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+run_result replay(const std::string& args) { return run(KDCOM_REPLAY_PATH, args); }
+
+const char* const transports[] = {"mem", "unix", "tcp", "fifo", "serial", "shm"};
+
+class ReplayOverTransport : public ::testing::TestWithParam<const char*> {};
+
+// Record, dump, replay: what kdcom-sim recorded over a transport replays over it, under faults.
+TEST_P(ReplayOverTransport, ARecordedSessionReplaysExactlyOnceUnderFaults) {
+    scratch_dir dir;
+    const std::string capture = dir.path + "/session.pcapng";
+    const auto recorded = run(KDCOM_SIM_PATH, std::string("--dump 1 --transport ") + GetParam() +
+                                                  " --faults loss=0.01,corrupt=0.01 --capture " + capture);
+    ASSERT_EQ(recorded.status, 0) << recorded.out;
+    const auto dumped = run(KDCOM_DUMP_PATH, "--json " + capture + " >/dev/null");
+    ASSERT_EQ(dumped.status, 0) << dumped.out;
+    const auto r = replay(capture + " --transport " + GetParam() + " --faults loss=0.01,corrupt=0.01,dup=0.01,garbage=0.01");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("capture, "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("result: all "), std::string::npos) << r.out;
+}
+
+// A long packet script: every data packet type, bodies from empty to the largest, both ways.
+TEST_P(ReplayOverTransport, ALongPacketScriptArrivesExactlyOnceUnderFaults) {
+    scratch_dir dir;
+    const std::string script = dir.path + "/script.jsonl";
+    std::mt19937 rng(5);
+    const int data_types[] = {1, 2, 3, 7, 9, 10, 11};
+    {
+        std::ofstream out(script);
+        out << "\n{\"dir\":\"d2t\",\"type\":4,\"control\":true}\n";  // skipped, as are blank lines
+        for (int i = 0; i < 800; ++i) {
+            bytes body(i % 100 == 0 ? 4000 : rng() % 600);
+            for (auto& b : body) b = static_cast<std::uint8_t>(rng());
+            out << "{\"dir\":\"" << (rng() % 2 ? "d2t" : "t2d") << "\",\"type\":" << data_types[rng() % 7]
+                << ",\"body\":\"" << kdcom::text::to_hex(body) << "\",\"note\":" << i << "}\n";
+        }
+    }
+    const auto r = replay(script + " --transport " + GetParam() + " --faults loss=0.01,corrupt=0.01,dup=0.01,garbage=0.01 --seed 3");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("packet script, 800 data packets"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("result: all 800 packets matched"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("retransmitted"), std::string::npos) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ReplayOverTransport, ::testing::ValuesIn(transports),
+                         [](const ::testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
+
+std::string script_line(const char* dir, int type, const std::string& hex) {
+    return std::string("{\"dir\":\"") + dir + "\",\"type\":" + std::to_string(type) + ",\"body\":\"" + hex + "\"}\n";
+}
+
+TEST(KdcomReplay, TwoReplaysPlayTheTwoSidesAndADivergingPeerIsReported) {
+    scratch_dir dir;
+    const std::string script = dir.path + "/s.jsonl", changed = dir.path + "/changed.jsonl";
+    std::ofstream(script) << script_line("d2t", 2, "46310000") << script_line("t2d", 2, "4631000001020304")
+                          << script_line("t2d", 3, "") << script_line("d2t", 2, "aabb");
+    std::ofstream(changed) << script_line("d2t", 2, "46310000") << script_line("t2d", 2, "4631000001029904")
+                           << script_line("t2d", 3, "") << script_line("d2t", 2, "aabb");
+    const std::string socket = dir.path + "/peer.sock";
+
+    for (const auto& [target_script, expect_status] : {std::pair{script, 0}, std::pair{changed, 1}}) {
+        tool_process target(KDCOM_REPLAY_PATH, {target_script, "--as", "target", "--listen", "unix-listen://" + socket},
+                            dir.path + "/target.txt");
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!fs::exists(socket) && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const auto debugger = replay(script + " --as debugger --connect unix://" + socket + " --timeout 5");
+        EXPECT_EQ(debugger.status, expect_status) << debugger.out;
+        EXPECT_EQ(target.wait_exit(), 0) << "the target saw what it expected: " << target.output();
+        if (expect_status == 0) {
+            EXPECT_NE(debugger.out.find("result: all 4 packets matched"), std::string::npos) << debugger.out;
+        } else {
+            EXPECT_NE(debugger.out.find("divergence: packet 2 (t2d KD_STATE_MANIPULATE"), std::string::npos) << debugger.out;
+            EXPECT_NE(debugger.out.find("its body differs at byte 6 (expected 0x03, got 0x99)"), std::string::npos)
+                << debugger.out;
+            EXPECT_NE(debugger.out.find("result: 3 of 4 packets matched, 1 divergences"), std::string::npos) << debugger.out;
+        }
+    }
+}
+
+TEST(KdcomReplay, UnusableInputIsRefusedWithTheReason) {
+    scratch_dir dir;
+    const std::string bad = dir.path + "/bad.jsonl";
+    std::ofstream(bad) << script_line("d2t", 2, "00") << "{\"dir\":\"up\",\"type\":2,\"body\":\"\"}\n";
+    auto r = replay(bad);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("bad.jsonl:2: \"dir\" must be \"d2t\" or \"t2d\""), std::string::npos) << r.out;
+    std::ofstream(bad) << script_line("d2t", 4, "00");
+    r = replay(bad);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("\"type\" must be the number of a data packet type"), std::string::npos) << r.out;
+    std::ofstream(bad) << script_line("d2t", 2, "0g");
+    EXPECT_EQ(replay(bad).status, 2);
+    std::ofstream(bad) << "30303030\n";
+    r = replay(bad);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("neither a pcapng capture nor a packet script"), std::string::npos) << r.out;
+    // A capture torn in the middle is reported, not replayed in part.
+    const std::string capture = dir.path + "/c.pcapng";
+    ASSERT_EQ(run(KDCOM_SIM_PATH, "--dump 1 --capture " + capture).status, 0);
+    fs::resize_file(capture, fs::file_size(capture) - 7);
+    r = replay(capture);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.out.find("capture torn"), std::string::npos) << r.out;
+    EXPECT_EQ(replay(bad + " --as debugger --transport tcp --connect tcp://127.0.0.1:1").status, 2);
+    EXPECT_EQ(replay(bad + " --transport carrier-pigeon").status, 2);
+    EXPECT_EQ(replay(dir.path + "/missing").status, 2);
+}
+
+}  // namespace
