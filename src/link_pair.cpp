@@ -98,11 +98,12 @@ std::unique_ptr<link_pair> link_pair::make(const asio::any_io_executor& ex, pair
         p->target = std::move(l);
         return p;
     }
-#if defined(_WIN32)
-    default: ec = std::make_error_code(std::errc::operation_not_supported); return nullptr;
-#else
     default: break;
     }
+#if defined(_WIN32)
+    ec = std::make_error_code(std::errc::operation_not_supported);
+    return nullptr;
+#else
     char pattern[] = "/tmp/kdcom-pair-XXXXXX";
     if (kind != pair_kind::serial_pty && kind != pair_kind::shm) {
         if (!::mkdtemp(pattern)) {

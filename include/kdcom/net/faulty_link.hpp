@@ -46,10 +46,11 @@ private:
                 return;
             }
             damaged_.clear();
-            if (p(*rng_) < faults_.garbage)
+            // (Drawn only when asked for: a seed gives the same faults as before garbage existed.)
+            if (faults_.garbage > 0 && p(*rng_) < faults_.garbage)
                 for (std::size_t n = 1 + (*rng_)() % 16; n > 0; --n) damaged_.push_back(static_cast<std::uint8_t>((*rng_)()));
             damaged_.insert(damaged_.end(), b.begin(), b.end());
-            if (!b.empty() && p(*rng_) < faults_.corrupt) damaged_[damaged_.size() - 1 - (*rng_)() % b.size()] ^= 0x5A;
+            if (!b.empty() && p(*rng_) < faults_.corrupt) damaged_[damaged_.size() - b.size() + (*rng_)() % b.size()] ^= 0x5A;
             if (p(*rng_) < faults_.duplicate) damaged_.insert(damaged_.end(), damaged_.begin(), damaged_.end());
             inner_->async_write(damaged_, [h = std::move(h), n = b.size()](std::error_code ec, std::size_t) { h(ec, n); });
         }
