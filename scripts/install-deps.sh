@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kdcom needs to build, test, fuzz and benchmark.
 # Idempotent and non-interactive: prints nothing when everything is already present.
-# Usage: scripts/install-deps.sh [--windows] [--big-endian]
+# Usage: scripts/install-deps.sh [--windows] [--big-endian] [--plot]
 #   --windows     adds the mingw-w64 cross compiler and Wine
 #   --big-endian  adds an s390x cross compiler and qemu, for scripts/check-big-endian.sh
+#   --plot        adds gnuplot, for scripts/plot-bulk-dump.sh
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,7 @@ for arg in "$@"; do
   case "$arg" in
     --windows) packages+=(g++-mingw-w64-x86-64 wine64) ;;
     --big-endian) packages+=(g++-s390x-linux-gnu qemu-user-static) ;;
+    --plot) packages+=(gnuplot-nox) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
