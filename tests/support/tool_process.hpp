@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -62,5 +63,22 @@ struct tool_process {
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
 };
+
+// Runs a shell command to its end: its exit status and what it printed (stdout and stderr).
+struct command_result {
+    int status = -1;
+    std::string out;
+};
+
+inline command_result run_command(const std::string& command) {
+    command_result r;
+    FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    char buffer[4096];
+    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) r.out.append(buffer, n);
+    const int status = ::pclose(p);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
 
 }  // namespace kdcom::test

@@ -17,23 +17,9 @@ namespace {
 using namespace kdcom::test;
 namespace fs = std::filesystem;
 
-struct run_result {
-    int status = -1;
-    std::string out;
-};
+command_result run(const std::string& program, const std::string& args) { return run_command(program + " " + args); }
 
-run_result run(const std::string& program, const std::string& args) {
-    run_result r;
-    FILE* p = ::popen((program + " " + args + " 2>&1").c_str(), "r");
-    if (!p) return r;
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) r.out.append(buffer, n);
-    const int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-run_result replay(const std::string& args) { return run(KDCOM_REPLAY_PATH, args); }
+command_result replay(const std::string& args) { return run(KDCOM_REPLAY_PATH, args); }
 
 const char* const transports[] = {"mem", "unix", "tcp", "fifo", "serial", "shm"};
 

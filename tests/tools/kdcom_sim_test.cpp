@@ -7,25 +7,11 @@
 #include <string>
 
 #include "support/capture_contents.hpp"
+#include "support/tool_process.hpp"
 
 namespace {
 
-struct run_result {
-    int status = -1;
-    std::string out;
-};
-
-run_result run(const std::string& args) {
-    run_result r;
-    const std::string command = std::string(KDCOM_SIM_PATH) + " " + args + " 2>&1";
-    FILE* p = ::popen(command.c_str(), "r");
-    if (!p) return r;
-    char buffer[4096];
-    while (std::size_t n = std::fread(buffer, 1, sizeof buffer, p)) r.out.append(buffer, n);
-    const int status = ::pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+kdcom::test::command_result run(const std::string& args) { return kdcom::test::run_command(std::string(KDCOM_SIM_PATH) + " " + args); }
 
 TEST(KdcomSim, ASessionEndToEndReadsExactlyTheImage) {
     const auto r = run("--dump 8");

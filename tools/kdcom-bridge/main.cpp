@@ -10,6 +10,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "../common/capture_option.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/bridge/bridge.hpp"
@@ -63,10 +64,8 @@ int run(const bridge_options& opt) {
     auto b = bridge::bridge::create(std::move(guest), std::move(debugger), options);
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.capture.empty()) {
-        std::error_code ec;
-        recording = capture::capture_file::create(
-            opt.capture, {"kdcom-bridge", debugger_address.to_string(), "guest " + guest_address.to_string()}, ec);
-        if (!recording) throw tools::tool_error(fmt::format("cannot write the capture {}: {}", opt.capture, ec.message()));
+        recording = tools::open_capture(opt.capture, {"kdcom-bridge", debugger_address.to_string(),
+                                                      "guest " + guest_address.to_string()});
         b->debugger_session().set_tap(capture::capture_tap(recording, role::target));
     }
     b->set_notice_handler([](const std::string& text) {
@@ -94,11 +93,7 @@ int run(const bridge_options& opt) {
     wait_for_report();
     io.run();
     print_statistics(*b);
-    if (recording) {
-        fmt::print("capture: {} records, {} bytes in {}\n", recording->records(), recording->bytes(), recording->path());
-        if (const auto ec = recording->error())
-            throw tools::tool_error(fmt::format("the capture {} stopped early: {}", recording->path(), ec.message()));
-    }
+    if (recording) fmt::print("{}\n", tools::finish_capture(*recording));
     return tools::exit_ok;
 }
 

@@ -20,6 +20,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "../common/capture_option.hpp"
 #include "../common/event_printer.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -204,10 +205,7 @@ int run(const proxy_options& opt) {
 
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.capture.empty()) {
-        std::error_code ec;
-        recording = capture::capture_file::create(
-            opt.capture, {"kdcom-proxy", debugger_address.to_string(), target_address.to_string()}, ec);
-        if (!recording) throw tools::tool_error(fmt::format("cannot write the capture {}: {}", opt.capture, ec.message()));
+        recording = tools::open_capture(opt.capture, {"kdcom-proxy", debugger_address.to_string(), target_address.to_string()});
     }
     std::optional<tools::event_printer> printer;
     if (opt.decode || opt.json) printer.emplace("kdcom-proxy", opt.json);
@@ -224,11 +222,7 @@ int run(const proxy_options& opt) {
     });
     io.run();
     p.summary();
-    if (recording) {
-        say(fmt::format("capture: {} records, {} bytes in {}", recording->records(), recording->bytes(), recording->path()));
-        if (const auto ec = recording->error())
-            throw tools::tool_error(fmt::format("the capture {} stopped early: {}", recording->path(), ec.message()));
-    }
+    if (recording) say(tools::finish_capture(*recording));
     return tools::exit_ok;
 }
 

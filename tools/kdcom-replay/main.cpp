@@ -59,19 +59,44 @@ std::string difference(const tools::script_packet& want, const net::received_pac
     return fmt::format("its body differs at byte {} (expected {:#04x}, got {:#04x})", at, want.body[at], got.body[at]);
 }
 
-// Divergences as they are found: the first few printed in full, all counted.
-class divergence_log {
+// A replay's account: divergences as they are found (the first few printed in full, all
+// counted), packets that matched, the progress bar, and how long each step may take.
+class replay_tally {
 public:
+    replay_tally(std::size_t packets, double seconds_per_step)
+        : packets_(packets),
+          step_limit_(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds_per_step))),
+          progress_("replay", packets) {}
+
+    clock_type::time_point step_deadline() const { return clock_type::now() + step_limit_; }
+
     void report(const std::string& text) {
-        if (++count_ <= shown) fmt::print("divergence: {}\n", text);
-        else if (count_ == shown + 1) fmt::print("(further divergences counted, not shown)\n");
+        if (++divergences_ <= shown) fmt::print("divergence: {}\n", text);
+        else if (divergences_ == shown + 1) fmt::print("(further divergences counted, not shown)\n");
         std::fflush(stdout);
     }
-    std::size_t count() const { return count_; }
+    void matched() { ++matched_; }
+
+    // Packet `index` (from 0) arrived: it matches the script's or is a divergence.
+    void compare(std::size_t index, const tools::script_packet& want, const net::received_packet& got) {
+        if (got.type == want.type && got.body == want.body) ++matched_;
+        else report(fmt::format("packet {} ({}): {}", index + 1, describe(want), difference(want, got)));
+    }
+    void step_done(std::size_t index) { progress_.update(index + 1); }
+
+    // Prints the result; the exit status it deserves.
+    int finish() {
+        progress_.finish();
+        if (divergences_ == 0) fmt::print("result: all {} packets matched\n", packets_);
+        else fmt::print("result: {} of {} packets matched, {} divergences\n", matched_, packets_, divergences_);
+        return divergences_ == 0 ? tools::exit_ok : tools::exit_mismatch;
+    }
 
 private:
     static constexpr std::size_t shown = 20;
-    std::size_t count_ = 0;
+    std::size_t packets_, matched_ = 0, divergences_ = 0;
+    clock_type::duration step_limit_;
+    tools::progress_meter progress_;
 };
 
 // What a session has received and not yet looked at.
@@ -122,12 +147,6 @@ void print_stats(const char* who, const endpoint_stats& s) {
                s.resets_sent, s.resets_received);
 }
 
-int finish(const divergence_log& log, std::size_t matched, std::size_t total) {
-    if (log.count() == 0) fmt::print("result: all {} packets matched\n", total);
-    else fmt::print("result: {} of {} packets matched, {} divergences\n", matched, total, log.count());
-    return log.count() == 0 ? tools::exit_ok : tools::exit_mismatch;
-}
-
 int replay_through_library(const tools::replay_script& script, const replay_options& opt) {
     const auto kind = net::parse_pair_kind(opt.transport);
     if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
@@ -161,42 +180,36 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
                *kind == net::pair_kind::memory ? "in process" : links->debugger_address.to_string(),
                faulty ? " with faults " + opt.faults : "");
     std::fflush(stdout);
-    divergence_log log;
-    std::size_t matched = 0;
-    tools::progress_meter progress("replay", script.packets.size());
-    const auto step_limit = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(opt.timeout));
+    replay_tally tally(script.packets.size(), opt.timeout);
     for (std::size_t i = 0; i < script.packets.size(); ++i) {
         const auto& p = script.packets[i];
         const bool down = p.direction == capture::flow::debugger_to_target;
         auto& from = down ? *debugger : *target;
         auto& box = down ? at_target : at_debugger;
         std::error_code send_error;
-        if (!send_and_wait(io, from, p, clock_type::now() + step_limit, send_error) || send_error ||
-            !run_until(io, [&] { return !box.packets.empty(); }, clock_type::now() + step_limit)) {
-            log.report(fmt::format("packet {} ({}) was not delivered within {} s{}", i + 1, describe(p), opt.timeout,
-                                   send_error ? ": " + send_error.message() : ""));
+        if (!send_and_wait(io, from, p, tally.step_deadline(), send_error) || send_error ||
+            !run_until(io, [&] { return !box.packets.empty(); }, tally.step_deadline())) {
+            tally.report(fmt::format("packet {} ({}) was not delivered within {} s{}", i + 1, describe(p), opt.timeout,
+                                     send_error ? ": " + send_error.message() : ""));
             break;  // the link is stuck; what follows would only repeat it
         }
-        const auto got = std::move(box.packets.front());
+        tally.compare(i, p, box.packets.front());
         box.packets.pop_front();
-        if (got.type == p.type && got.body == p.body) ++matched;
-        else log.report(fmt::format("packet {} ({}): {}", i + 1, describe(p), difference(p, got)));
-        progress.update(i + 1);
+        tally.step_done(i);
     }
-    progress.finish();
     // Anything more that arrives was delivered twice or made up.
     io.run_for(100ms);
     for (auto* box : {&at_debugger, &at_target})
         for (const auto& extra : box->packets)
-            log.report(fmt::format("a {} of {} bytes arrived that was not sent (or arrived twice)",
-                                   wire::packet_type_name(extra.type), extra.body.size()));
+            tally.report(fmt::format("a {} of {} bytes arrived that was not sent (or arrived twice)",
+                                     wire::packet_type_name(extra.type), extra.body.size()));
 
     print_stats("debugger", debugger->protocol().stats());
     print_stats("target", target->protocol().stats());
     debugger->close();
     target->close();
     io.run_for(20ms);
-    return finish(log, matched, script.packets.size());
+    return tally.finish();
 }
 
 int replay_against_peer(const tools::replay_script& script, const replay_options& opt) {
@@ -224,37 +237,31 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     fmt::print("replaying the {} side of {} packets against {}\n", opt.as, script.packets.size(), address->to_string());
     std::fflush(stdout);
 
-    divergence_log log;
-    std::size_t matched = 0;
-    tools::progress_meter progress("replay", script.packets.size());
-    const auto step_limit = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(opt.timeout));
+    replay_tally tally(script.packets.size(), opt.timeout);
     for (std::size_t i = 0; i < script.packets.size(); ++i) {
         const auto& p = script.packets[i];
         if (p.direction == outgoing) {
             std::error_code send_error;
-            if (!send_and_wait(io, *session, p, clock_type::now() + step_limit, send_error) || send_error) {
-                log.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", i + 1,
-                                       describe(p), opt.timeout, send_error ? ": " + send_error.message() : ""));
+            if (!send_and_wait(io, *session, p, tally.step_deadline(), send_error) || send_error) {
+                tally.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", i + 1,
+                                         describe(p), opt.timeout, send_error ? ": " + send_error.message() : ""));
                 break;
             }
-            ++matched;
+            tally.matched();
         } else {
-            if (!run_until(io, [&] { return !box.packets.empty(); }, clock_type::now() + step_limit)) {
-                log.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", i + 1, describe(p), opt.timeout));
+            if (!run_until(io, [&] { return !box.packets.empty(); }, tally.step_deadline())) {
+                tally.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", i + 1, describe(p), opt.timeout));
                 break;
             }
-            const auto got = std::move(box.packets.front());
+            tally.compare(i, p, box.packets.front());
             box.packets.pop_front();
-            if (got.type == p.type && got.body == p.body) ++matched;
-            else log.report(fmt::format("packet {} ({}): {}", i + 1, describe(p), difference(p, got)));
         }
-        progress.update(i + 1);
+        tally.step_done(i);
     }
-    progress.finish();
     print_stats(opt.as.c_str(), session->protocol().stats());
     session->close();
     io.run_for(20ms);
-    return finish(log, matched, script.packets.size());
+    return tally.finish();
 }
 
 int run(const replay_options& opt) {

@@ -16,6 +16,7 @@
 #include <asio/io_context.hpp>
 #include <fmt/core.h>
 
+#include "../common/capture_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
@@ -132,9 +133,7 @@ int run(const sim_options& opt) {
     // The capture is taken where a debugger would see the wire: at the simulated debugger.
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.no_capture) {
-        recording = capture::capture_file::create(
-            opt.capture, {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"}, ec);
-        if (!recording) throw tools::tool_error("cannot write the capture " + opt.capture + ": " + ec.message());
+        recording = tools::open_capture(opt.capture, {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"});
         session->set_tap(capture::capture_tap(recording, role::debugger));
     }
     session->start();
