@@ -66,6 +66,23 @@ TEST(KdcomSim, WritesACaptureOfTheDebuggersLinkWhereToldOrNone) {
     EXPECT_NE(r.out.find("cannot write the capture"), std::string::npos) << r.out;
 }
 
+TEST(KdcomSim, RunsTheBridgeAndTheKernelAsProcessesOfTheirOwn) {
+    for (const char* transport : {"unix", "tcp"}) {
+        const auto r = run(std::string("--separate --dump 2 --no-capture --faults loss=0.01,corrupt=0.01 --transport ") + transport);
+        EXPECT_EQ(r.status, 0) << transport << "\n" << r.out;
+        EXPECT_NE(r.out.find("all reads matched"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("bridge statistics: guest calls"), std::string::npos) << "the bridge process's own figures\n"
+                                                                                  << r.out;
+        EXPECT_NE(r.out.find("ran as processes of their own"), std::string::npos) << r.out;
+    }
+    auto r = run("--separate --fast-path --dump 1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--fast-path needs the bridge in this process"), std::string::npos) << r.out;
+    r = run("--separate --transport fifo --dump 1");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("with --separate, --transport must be unix or tcp"), std::string::npos) << r.out;
+}
+
 TEST(KdcomSim, RefusesOptionsItCannotUse) {
     auto r = run("--faults loss=2");
     EXPECT_EQ(r.status, 2);

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <fmt/core.h>
 
 #include "../common/capture_option.hpp"
@@ -21,6 +22,7 @@
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
+#include "target_machine.hpp"
 #include "kdcom/bridge/bridge.hpp"
 #include "kdcom/capture/capture_file.hpp"
 #include "kdcom/guest/fake_kernel.hpp"
@@ -45,6 +47,8 @@ struct sim_options {
     bool fast_path = false;
     std::string capture = (std::filesystem::temp_directory_path() / "kdcom-sim.pcapng").string();
     bool no_capture = false;
+    bool separate = false;
+    std::string part, shm;  // --part kernel --shm NAME: the kernel process of --separate
 };
 
 constexpr std::uint64_t kern_base = 0xfffff80000000000u;
@@ -95,7 +99,40 @@ private:
     std::string prints_;
 };
 
+// A TCP port free now on 127.0.0.1, for a bridge process to listen on.
+std::uint16_t free_tcp_port(asio::io_context& io) {
+    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+    return probe.local_endpoint().port();
+}
+
+// --part kernel: the fake kernel as a process of its own, attached to shm://NAME, until SIGTERM.
+std::atomic<bool> kernel_switched_off{false};
+
+int run_kernel_part(const sim_options& opt) {
+    if (opt.shm.empty()) throw tools::tool_error("--part kernel needs --shm NAME");
+    struct sigaction off {};
+    off.sa_handler = [](int) { kernel_switched_off = true; };  // a lock-free store: async-signal-safe
+    ::sigaction(SIGTERM, &off, nullptr);
+    ::sigaction(SIGINT, &off, nullptr);
+    guest::memory_image memory(std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20), opt.seed);
+    char error[256] = {};
+    kdcom_guest* guest = nullptr;
+    for (int attempt = 0; !guest && attempt < 100 && !kernel_switched_off; ++attempt) {
+        guest = kdcom_guest_attach(opt.shm.c_str(), error, sizeof error);
+        if (!guest) std::this_thread::sleep_for(100ms);
+    }
+    if (!guest) throw tools::tool_error(std::string("the kernel could not attach: ") + error);
+    guest::fake_kernel kernel(guest, memory, {.kern_base = kern_base, .receive_timeout = 100ms});
+    kernel.print("fake kernel: booted in a process of its own, waiting for the debugger\n");
+    kernel.run(kernel_switched_off);
+    fmt::print("fake kernel: switched off after {} requests, {} bytes read\n", kernel.stats().requests,
+               kernel.stats().bytes_read);
+    kdcom_guest_detach(guest);
+    return tools::exit_ok;
+}
+
 int run(const sim_options& opt) {
+    if (opt.part == "kernel") return run_kernel_part(opt);
     const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
     if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
@@ -112,43 +149,69 @@ int run(const sim_options& opt) {
     bo.endpoint.ack_timeout = opt.rate > 0 ? std::chrono::milliseconds(2 + 1000 * 10 * 4100 / opt.rate) : 10ms;
     if (opt.fast_path)
         bo.read_physical = [&memory](std::uint64_t a, std::span<std::uint8_t> out) { return memory.read(a, out); };
-    auto guest_link = net::make_shm_host(io.get_executor(), name, {}, ec);
-    if (!guest_link) throw tools::tool_error("cannot create the guest's shared memory: " + ec.message());
+    const guest::fake_kernel_options kernel_options{.kern_base = kern_base, .receive_timeout = 100ms};
+
+    // The capture is taken where a debugger would see the wire: at the simulated debugger.
+    std::shared_ptr<capture::capture_file> recording;
+    if (!opt.no_capture)
+        recording = tools::open_capture(opt.capture, {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"});
+
     // The debugger's link: a connection of the chosen kind, paced like a serial line if asked,
-    // with the faults on what the debugger writes.
-    const auto kind = net::parse_pair_kind(opt.transport);
-    if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
-    auto links = net::link_pair::make(io.get_executor(), *kind, ec);
-    if (!links) throw tools::tool_error("cannot make the debugger's " + opt.transport + " link: " + ec.message());
-    std::unique_ptr<net::link> bridge_side = std::move(links->target), debugger_side = std::move(links->debugger);
-    if (opt.rate > 0) {
-        bridge_side = std::make_unique<net::rate_limited_link>(std::move(bridge_side), opt.rate);
-        debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
+    // with the faults on what the debugger writes. The target side takes the other end.
+    std::unique_ptr<net::link> debugger_side;
+    std::unique_ptr<net::link_pair> links;
+    std::unique_ptr<tools::target_machine> target;
+    if (opt.separate) {
+        if (opt.fast_path) throw tools::tool_error("--fast-path needs the bridge in this process (it reads the guest's memory)");
+        const auto self = std::filesystem::read_symlink("/proc/self/exe");
+        const auto bridge_program = self.parent_path() / "kdcom-bridge";
+        if (!std::filesystem::exists(bridge_program))
+            throw tools::tool_error("--separate needs kdcom-bridge beside kdcom-sim, not found at " + bridge_program.string());
+        const std::string rate = opt.rate > 0 ? "?rate=" + std::to_string(opt.rate) : "";
+        std::string bridge_address;
+        if (opt.transport == "unix") {
+            const auto path = std::filesystem::temp_directory_path() / (name + ".sock");
+            bridge_address = "unix-listen://" + path.string() + rate;
+            debugger_side = net::make_unix_client(io.get_executor(), path.string());
+        } else if (opt.transport == "tcp") {
+            const std::uint16_t port = free_tcp_port(io);
+            bridge_address = "tcp-listen://127.0.0.1:" + std::to_string(port) + rate;
+            debugger_side = net::make_tcp_client(io.get_executor(), "127.0.0.1", port);
+        } else {
+            throw tools::tool_error("with --separate, --transport must be unix or tcp");
+        }
+        const std::string log = (std::filesystem::temp_directory_path() / (name + ".log")).string();
+        target = std::make_unique<tools::separate_machine>(
+            bridge_program.string(), name, bridge_address,
+            std::vector<std::string>{self.string(), "--part", "kernel", "--shm", name, "--dump", std::to_string(opt.dump_mib),
+                                     "--seed", std::to_string(opt.seed)},
+            log);
+    } else {
+        const auto kind = net::parse_pair_kind(opt.transport);
+        if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
+        links = net::link_pair::make(io.get_executor(), *kind, ec);
+        if (!links) throw tools::tool_error("cannot make the debugger's " + opt.transport + " link: " + ec.message());
+        std::unique_ptr<net::link> bridge_side = std::move(links->target);
+        debugger_side = std::move(links->debugger);
+        if (opt.rate > 0) bridge_side = std::make_unique<net::rate_limited_link>(std::move(bridge_side), opt.rate);
+        target = std::make_unique<tools::in_process_machine>(io, name, memory, bo, std::move(bridge_side), kernel_options);
     }
-    auto bridge = bridge::bridge::create(std::move(guest_link), std::move(bridge_side), bo);
-    bridge->start();
+    if (opt.rate > 0) debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
     endpoint_config dc{.role = role::debugger};
     dc.ack_timeout = bo.endpoint.ack_timeout;
     auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc);
-    // The capture is taken where a debugger would see the wire: at the simulated debugger.
-    std::shared_ptr<capture::capture_file> recording;
-    if (!opt.no_capture) {
-        recording = tools::open_capture(opt.capture, {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"});
-        session->set_tap(capture::capture_tap(recording, role::debugger));
-    }
+    if (recording) session->set_tap(capture::capture_tap(recording, role::debugger));
     session->start();
     std::thread io_thread([&] { io.run(); });
-
-    // The guest: a fake kernel on its own "vCPU".
-    char error[256] = {};
-    kdcom_guest* guest = kdcom_guest_attach(name.c_str(), error, sizeof error);
-    if (!guest) throw tools::tool_error(std::string("the guest could not attach: ") + error);
-    guest::fake_kernel kernel(guest, memory, {.kern_base = kern_base, .receive_timeout = 100ms});
-    std::atomic<bool> stop{false};
-    std::thread guest_thread([&] {
-        kernel.print("fake kernel: booted, waiting for the debugger\n");
-        kernel.run(stop);
-    });
+    try {
+        target->power_on();
+    } catch (...) {
+        target->switch_off();
+        work.reset();
+        io.stop();
+        io_thread.join();
+        throw;
+    }
 
     simulated_debugger debugger(*session);
     const auto started = std::chrono::steady_clock::now();
@@ -225,37 +288,27 @@ int run(const sim_options& opt) {
         fmt::print("debugger: g (continue)\n");
         debugger.continue_running();
     } catch (...) {
-        stop = true;
-        guest_thread.join();
-        kdcom_guest_detach(guest);
-        asio::post(io, [&] {
-            session->close();
-            bridge->close();
-        });
+        target->switch_off();
+        asio::post(io, [&] { session->close(); });
         work.reset();
         io_thread.join();
         throw;
     }
     std::this_thread::sleep_for(50ms);
-    stop = true;
-    guest_thread.join();
-    kdcom_guest_detach(guest);
+    target->switch_off();
 
-    std::promise<std::pair<bridge::statistics, endpoint_stats>> figures;
-    asio::post(io, [&] { figures.set_value({bridge->stats(), session->protocol().stats()}); });
-    const auto [bs, ds] = figures.get_future().get();
+    std::promise<endpoint_stats> figures;
+    asio::post(io, [&] { figures.set_value(session->protocol().stats()); });
+    const auto ds = figures.get_future().get();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     fmt::print("\n{:<40} {:>12}\n", "summary", "");
     fmt::print("{:<40} {:>12}\n", "packets debugger -> target", ds.packets_sent);
     fmt::print("{:<40} {:>12}\n", "packets target -> debugger", ds.packets_received);
-    fmt::print("{:<40} {:>12}\n", "retransmissions (debugger, bridge)",
-               fmt::format("{}, {}", ds.retransmissions, bridge->debugger_session().protocol().stats().retransmissions));
+    fmt::print("{:<40} {:>12}\n", "retransmissions by the debugger", ds.retransmissions);
     fmt::print("{:<40} {:>12}\n", "framing errors seen by the debugger", ds.framing_errors);
     fmt::print("{:<40} {:>12}\n", "duplicates dropped by the debugger", ds.duplicates_received);
     fmt::print("{:<40} {:>12}\n", "link resets (resyncs)", ds.resets_sent);
-    fmt::print("{:<40} {:>12}\n", "guest crossings (calls + answers)", bs.guest_calls + bs.guest_answers);
-    fmt::print("{:<40} {:>12}\n", "fast-path reads", bs.fast_path_reads);
-    fmt::print("{:<40} {:>12}\n", "times the kernel stopped", kernel.stats().breaks);  // a damaged byte can read as 'b'
+    target->print_summary();
     fmt::print("{:<40} {:>12.1f}\n", "seconds", seconds);
     fmt::print("{:<40} {:>12}\n", "result", all_matched ? "all reads matched" : "MISMATCH");
     if (recording) {
@@ -264,10 +317,7 @@ int run(const sim_options& opt) {
         if (const auto e = recording->error()) fmt::print("capture stopped early: {}\n", e.message());
     }
 
-    asio::post(io, [&] {
-        session->close();
-        bridge->close();
-    });
+    asio::post(io, [&] { session->close(); });
     work.reset();
     io_thread.join();
     return all_matched ? tools::exit_ok : tools::exit_mismatch;
@@ -290,5 +340,11 @@ int main(int argc, char** argv) {
     app.add_flag("--fast-path", opt.fast_path, "Let the bridge answer physical reads from guest memory");
     app.add_option("--capture", opt.capture, "Record the debugger's link in this pcapng file")->capture_default_str();
     app.add_flag("--no-capture", opt.no_capture, "Record nothing");
+    app.add_flag("--separate", opt.separate,
+                 "Run the bridge (kdcom-bridge) and the fake kernel as processes of their own (transport unix or tcp)");
+    app.add_option("--part", opt.part, "Internal: run only this part (kernel), for --separate")
+        ->check(CLI::IsMember({"kernel"}))
+        ->group("");
+    app.add_option("--shm", opt.shm, "Internal: the shared memory the kernel part attaches to")->group("");
     return kdcom::tools::tool_main("kdcom-sim", app, argc, argv, [&] { return run(opt); });
 }
