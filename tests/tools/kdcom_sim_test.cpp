@@ -7,6 +7,7 @@
 #include <string>
 
 #include "support/capture_contents.hpp"
+#include "support/net_pair.hpp"
 #include "support/tool_process.hpp"
 
 namespace {
@@ -81,6 +82,23 @@ TEST(KdcomSim, RunsTheBridgeAndTheKernelAsProcessesOfTheirOwn) {
     r = run("--separate --transport fifo --dump 1");
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("with --separate, --transport must be unix or tcp"), std::string::npos) << r.out;
+}
+
+TEST(KdcomSim, TheSimulatedDebuggerAndTargetRunApartOverAnyAddress) {
+    kdcom::test::scratch_dir dir;
+    for (const auto& [serve, target] : {std::pair{"unix-listen://" + dir.path + "/t.sock", "unix://" + dir.path + "/t.sock"},
+                                        std::pair{"fifo://" + dir.path + "/com", "fifo://" + dir.path + "/com"}}) {
+        kdcom::test::tool_process target_process(KDCOM_SIM_PATH, {"--serve", serve, "--dump", "2"}, dir.path + "/serve.txt");
+        ASSERT_TRUE(target_process.wait_for_output("serving KDCOM at")) << target_process.output();
+        const auto r = run("--target " + target + " --dump 2 --no-capture");
+        EXPECT_EQ(r.status, 0) << target << "\n" << r.out;
+        EXPECT_NE(r.out.find("every byte matched"), std::string::npos) << r.out;
+        EXPECT_NE(r.out.find("the target ran elsewhere"), std::string::npos) << r.out;
+        ::kill(target_process.pid, SIGTERM);
+        EXPECT_EQ(target_process.wait_exit(), 0);
+        EXPECT_NE(target_process.output().find("guest crossings"), std::string::npos) << target_process.output();
+    }
+    EXPECT_EQ(run("--target carrier-pigeon://x").status, 2);
 }
 
 TEST(KdcomSim, RefusesOptionsItCannotUse) {

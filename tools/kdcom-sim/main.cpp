@@ -15,6 +15,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
 #include <fmt/core.h>
 
 #include "../common/capture_option.hpp"
@@ -30,6 +31,7 @@
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/net/faulty_link.hpp"
 #include "kdcom/net/link_pair.hpp"
+#include "kdcom/net/open_link.hpp"
 #include "kdcom/net/rate_limited_link.hpp"
 #include "kdcom/net/shm_link.hpp"
 
@@ -48,6 +50,8 @@ struct sim_options {
     std::string capture = (std::filesystem::temp_directory_path() / "kdcom-sim.pcapng").string();
     bool no_capture = false;
     bool separate = false;
+    std::string target;  // --target ADDR: only the simulated debugger, against the target there
+    std::string serve;   // --serve ADDR: only the simulated target, serving KDCOM there
     std::string part, shm;  // --part kernel --shm NAME: the kernel process of --separate
 };
 
@@ -99,6 +103,44 @@ private:
     std::string prints_;
 };
 
+transport::address parse_address_option(const std::string& text, const char* option) {
+    std::string error;
+    const auto a = transport::parse_address(text, error);
+    if (!a) throw tools::tool_error(fmt::format("{}: invalid address '{}': {}", option, text, error));
+    return *a;
+}
+
+// --serve ADDR: the simulated target alone (the fake kernel behind the bridge, which speaks KDCOM
+// in the target role at ADDR, as kdcom.dll does on a serial port) until SIGINT or SIGTERM.
+int run_target_only(const sim_options& opt) {
+    const auto address = parse_address_option(opt.serve, "--serve");
+    guest::memory_image memory(std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20), opt.seed);
+    asio::io_context io;
+    std::string error;
+    auto link = net::open_link(io.get_executor(), address, role::target, error);
+    if (!link) throw tools::tool_error(error);
+    bridge::options bo;
+    bo.endpoint = net::config_for(address, bo.endpoint);
+    tools::in_process_machine target(io, "kdcom-sim-" + std::to_string(::getpid()), memory, bo, std::move(link),
+                                     {.kern_base = kern_base, .receive_timeout = 100ms});
+    asio::signal_set stop(io, SIGINT, SIGTERM);
+    stop.async_wait([&](std::error_code ec, int) {
+        if (!ec) io.stop();
+    });
+    fmt::print("simulated target: a fake kernel ({} MiB image, seed {}) serving KDCOM at {}\n", opt.dump_mib, opt.seed,
+               address.to_string());
+    std::fflush(stdout);
+    std::thread io_thread([&] { io.run(); });
+    target.power_on();
+    io_thread.join();  // until a signal
+    io.restart();
+    std::thread closing([&] { io.run_for(2s); });
+    target.switch_off();
+    closing.join();
+    target.print_summary();
+    return tools::exit_ok;
+}
+
 // A TCP port free now on 127.0.0.1, for a bridge process to listen on.
 std::uint16_t free_tcp_port(asio::io_context& io) {
     asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
@@ -133,6 +175,7 @@ int run_kernel_part(const sim_options& opt) {
 
 int run(const sim_options& opt) {
     if (opt.part == "kernel") return run_kernel_part(opt);
+    if (!opt.serve.empty()) return run_target_only(opt);
     const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
     if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
@@ -161,7 +204,15 @@ int run(const sim_options& opt) {
     std::unique_ptr<net::link> debugger_side;
     std::unique_ptr<net::link_pair> links;
     std::unique_ptr<tools::target_machine> target;
-    if (opt.separate) {
+    if (!opt.target.empty()) {
+        // The simulated debugger alone, against whatever target is at that address.
+        if (opt.separate || opt.fast_path) throw tools::tool_error("--target runs only the debugger: no --separate, no --fast-path");
+        std::string error;
+        const auto address = parse_address_option(opt.target, "--target");
+        debugger_side = net::open_link(io.get_executor(), address, role::debugger, error);
+        if (!debugger_side) throw tools::tool_error(error);
+        target = std::make_unique<tools::external_machine>(address.to_string());
+    } else if (opt.separate) {
         if (opt.fast_path) throw tools::tool_error("--fast-path needs the bridge in this process (it reads the guest's memory)");
         const auto self = std::filesystem::read_symlink("/proc/self/exe");
         const auto bridge_program = self.parent_path() / "kdcom-bridge";
@@ -342,6 +393,12 @@ int main(int argc, char** argv) {
     app.add_flag("--no-capture", opt.no_capture, "Record nothing");
     app.add_flag("--separate", opt.separate,
                  "Run the bridge (kdcom-bridge) and the fake kernel as processes of their own (transport unix or tcp)");
+    app.add_option("--target", opt.target,
+                   "Run only the simulated debugger, against the target at this address (a kdcom-sim --serve, a "
+                   "kdcom-bridge, a VM's serial port: tcp://, unix://, serial://, fifo://, ...)");
+    app.add_option("--serve", opt.serve,
+                   "Run only the simulated target (the fake kernel behind the bridge), serving KDCOM at this address "
+                   "until interrupted (tcp-listen://, unix-listen://, serial://, fifo://, ...)");
     app.add_option("--part", opt.part, "Internal: run only this part (kernel), for --separate")
         ->check(CLI::IsMember({"kernel"}))
         ->group("");

@@ -109,6 +109,17 @@ private:
     std::uint64_t bridge_retransmissions_ = 0;
 };
 
+// A target this program does not run (kdcom-sim --target ADDR): nothing to start or stop.
+class external_machine final : public target_machine {
+public:
+    explicit external_machine(std::string where) : where_(std::move(where)) {}
+    void switch_off() override {}
+    void print_summary() override { fmt::print("the target ran elsewhere, at {}\n", where_); }
+
+private:
+    std::string where_;
+};
+
 class separate_machine final : public target_machine {
 public:
     // Starts `bridge_program` (kdcom-bridge) with the guest at shm://NAME and the debugger at

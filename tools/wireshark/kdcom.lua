@@ -50,6 +50,7 @@ other_api_names[7] = other_api_names[1]
 local f = kdcom.fields
 f.dir = ProtoField.string("kdcom.dir", "Direction")
 f.kind = ProtoField.string("kdcom.kind", "Kind")
+f.leader = ProtoField.string("kdcom.leader", "Leader")
 f.type = ProtoField.uint16("kdcom.type", "Packet type", base.DEC, type_names)
 f.type_name = ProtoField.string("kdcom.type_name", "Packet type name")
 f.id = ProtoField.uint32("kdcom.id", "Packet id", base.HEX)
@@ -118,7 +119,7 @@ local function decode(st, more, out, final)
             if run_len == 4 then
                 local s = run_start
                 if n < s + 15 then keep_from = s break end
-                local h = { type = u16(buf, s + 4), length = u16(buf, s + 6), id = u32(buf, s + 8),
+                local h = { leader = run_byte, type = u16(buf, s + 4), length = u16(buf, s + 6), id = u32(buf, s + 8),
                             checksum = u32(buf, s + 12) }
                 h.type_name = type_names[h.type] or "UNKNOWN"
                 if run_byte == 0x69 then
@@ -218,6 +219,7 @@ function kdcom.dissector(tvb, pinfo, tree)
         item:add(f.kind, ev.kind)
         item:add(f.offset, UInt64(ev.offset))
         if ev.type then
+            item:add(f.leader, ev.leader == 0x69 and "iiii (control)" or "0000 (data)")
             item:add(f.type, ev.type)
             item:add(f.type_name, ev.type_name)
             item:add(f.id, ev.id)
