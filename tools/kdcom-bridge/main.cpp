@@ -10,6 +10,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -26,13 +27,6 @@ struct bridge_options {
     std::string capture;
 };
 
-transport::address parse(const std::string& text, const char* what) {
-    std::string error;
-    auto a = transport::parse_address(text, error);
-    if (!a) throw tools::tool_error(fmt::format("invalid {} address '{}': {}", what, text, error), tools::exit_usage);
-    return *a;
-}
-
 void print_statistics(bridge::bridge& b) {
     const auto s = b.stats();
     const auto& e = b.debugger_session().protocol().stats();
@@ -46,11 +40,11 @@ void print_statistics(bridge::bridge& b) {
 }
 
 int run(const bridge_options& opt) {
-    const auto guest_address = parse(opt.guest, "guest");
+    const auto guest_address = tools::parse_address_option(opt.guest, "guest");
     if (guest_address.kind != transport::address_kind::shared_memory || guest_address.shm_guest)
         throw tools::tool_error("the guest address must be shm://NAME (this side creates the shared memory)",
                                 tools::exit_usage);
-    const auto debugger_address = parse(opt.debugger, "debugger");
+    const auto debugger_address = tools::parse_address_option(opt.debugger, "debugger");
 
     asio::io_context io;
     std::string error;

@@ -20,6 +20,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
 #include "../common/event_printer.hpp"
 #include "../common/tool_error.hpp"
@@ -36,13 +37,6 @@ struct proxy_options {
     std::string debugger_on = "listen";
     bool decode = false, json = false;
 };
-
-transport::address parse(const std::string& text, const char* what) {
-    std::string error;
-    auto a = transport::parse_address(text, error);
-    if (!a) throw tools::tool_error(fmt::format("invalid {} address '{}': {}", what, text, error));
-    return *a;
-}
 
 void say(const std::string& text) {
     fmt::print(stderr, "{:%H:%M:%S} {}\n", fmt::localtime(std::time(nullptr)), text);
@@ -181,11 +175,9 @@ private:
 };
 
 int run(const proxy_options& opt) {
-    const auto listen_address = parse(opt.listen, "--listen");
-    const auto connect_address = parse(opt.connect, "--connect");
-    if (listen_address.kind == transport::address_kind::tcp_connect ||
-        listen_address.kind == transport::address_kind::unix_connect ||
-        listen_address.kind == transport::address_kind::windows_pipe_connect)
+    const auto listen_address = tools::parse_address_option(opt.listen, "--listen");
+    const auto connect_address = tools::parse_address_option(opt.connect, "--connect");
+    if (tools::connects_only(listen_address))
         throw tools::tool_error("--listen needs an address to listen on (tcp-listen://, unix-listen://, pipe server), not '" +
                                 opt.listen + "'");
     if (connect_address.listens())

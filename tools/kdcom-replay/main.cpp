@@ -18,6 +18,7 @@
 #include <asio/io_context.hpp>
 #include <fmt/core.h>
 
+#include "../common/address_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
@@ -216,25 +217,24 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     if (opt.as != "debugger" && opt.as != "target") throw tools::tool_error("--as must be debugger or target");
     if (opt.connect.empty() == opt.listen.empty()) throw tools::tool_error("--as needs one of --connect or --listen");
     const std::string& text = opt.connect.empty() ? opt.listen : opt.connect;
-    std::string error;
-    const auto address = transport::parse_address(text, error);
-    if (!address) throw tools::tool_error(fmt::format("invalid address '{}': {}", text, error));
-    if (!opt.listen.empty() && address->kind == transport::address_kind::tcp_connect)
+    const auto address = tools::parse_address_option(text, opt.connect.empty() ? "--listen" : "--connect");
+    if (!opt.listen.empty() && tools::connects_only(address))
         throw tools::tool_error("--listen needs an address to listen on (tcp-listen://, unix-listen://, ...)");
-    if (!opt.connect.empty() && address->listens())
+    if (!opt.connect.empty() && address.listens())
         throw tools::tool_error("--connect needs an address to connect to, not the listening '" + text + "'");
     const role mine = opt.as == "debugger" ? role::debugger : role::target;
     const capture::flow outgoing = mine == role::debugger ? capture::flow::debugger_to_target : capture::flow::target_to_debugger;
 
     asio::io_context io;
     auto work = asio::make_work_guard(io);
-    auto link = net::open_link(io.get_executor(), *address, mine, error);
+    std::string error;
+    auto link = net::open_link(io.get_executor(), address, mine, error);
     if (!link) throw tools::tool_error(error);
-    auto session = net::session::create(std::move(link), net::config_for(*address, {.role = mine}));
+    auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}));
     inbox box;
     session->start();
     keep_receiving(session, box);
-    fmt::print("replaying the {} side of {} packets against {}\n", opt.as, script.packets.size(), address->to_string());
+    fmt::print("replaying the {} side of {} packets against {}\n", opt.as, script.packets.size(), address.to_string());
     std::fflush(stdout);
 
     replay_tally tally(script.packets.size(), opt.timeout);

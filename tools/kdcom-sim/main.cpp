@@ -18,6 +18,7 @@
 #include <asio/signal_set.hpp>
 #include <fmt/core.h>
 
+#include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
@@ -103,17 +104,10 @@ private:
     std::string prints_;
 };
 
-transport::address parse_address_option(const std::string& text, const char* option) {
-    std::string error;
-    const auto a = transport::parse_address(text, error);
-    if (!a) throw tools::tool_error(fmt::format("{}: invalid address '{}': {}", option, text, error));
-    return *a;
-}
-
 // --serve ADDR: the simulated target alone (the fake kernel behind the bridge, which speaks KDCOM
 // in the target role at ADDR, as kdcom.dll does on a serial port) until SIGINT or SIGTERM.
 int run_target_only(const sim_options& opt) {
-    const auto address = parse_address_option(opt.serve, "--serve");
+    const auto address = tools::parse_address_option(opt.serve, "--serve");
     guest::memory_image memory(std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20), opt.seed);
     asio::io_context io;
     std::string error;
@@ -208,7 +202,7 @@ int run(const sim_options& opt) {
         // The simulated debugger alone, against whatever target is at that address.
         if (opt.separate || opt.fast_path) throw tools::tool_error("--target runs only the debugger: no --separate, no --fast-path");
         std::string error;
-        const auto address = parse_address_option(opt.target, "--target");
+        const auto address = tools::parse_address_option(opt.target, "--target");
         debugger_side = net::open_link(io.get_executor(), address, role::debugger, error);
         if (!debugger_side) throw tools::tool_error(error);
         target = std::make_unique<tools::external_machine>(address.to_string());
