@@ -92,10 +92,14 @@ void expect_same_events(const std::string& capture, std::size_t minimum_events) 
         }
     // The API names too: as many data packets named by both.
     const std::string apis = run(std::string("'") + KDCOM_TSHARK_PATH + "' -X lua_script:" + KDCOM_DISSECTOR_PATH +
-                                 " -r '" + capture + "' -T fields -e kdcom.api -E occurrence=a -E aggregator='\\n'");
+                                 " -r '" + capture + "' -T fields -e kdcom.api -E occurrence=a -E aggregator='|'");
+    // One line per frame; a frame can complete several packets.
     std::size_t tshark_named = 0;
     std::istringstream api_lines(apis);
-    for (std::string l; std::getline(api_lines, l);) tshark_named += !l.empty();
+    for (std::string l; std::getline(api_lines, l);) {
+        std::istringstream names(l);
+        for (std::string n; std::getline(names, n, '|');) tshark_named += !n.empty();
+    }
     EXPECT_EQ(tshark_named, named);
 }
 
