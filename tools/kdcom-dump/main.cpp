@@ -17,11 +17,11 @@
 #include <fmt/core.h>
 
 #include "../common/byte_source.hpp"
+#include "../common/capture_reading.hpp"
 #include "../common/event_printer.hpp"
 #include "../common/progress.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
-#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/decode/decoder.hpp"
 
 namespace {
@@ -40,47 +40,32 @@ struct dump_options {
 // the order their records were captured.
 void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, tools::event_printer& printer,
                   tools::progress_meter& progress, const dump_options& opt) {
-    capture::pcapng::reader reader;
     decode::decoder to_target(decode::options{opt.max_body}), to_debugger(decode::options{opt.max_body});
     std::optional<std::uint64_t> first_time;
-    std::uint64_t records = 0;
     tools::capture_context where;
-    auto take_records = [&] {
-        while (auto r = reader.next()) {
-            ++records;
-            if (!first_time) first_time = r->time_ns;
-            where.seconds = static_cast<double>(static_cast<std::int64_t>(r->time_ns - *first_time)) / 1e9;
-            where.direction = r->direction;
-            auto& d = r->direction == capture::flow::debugger_to_target ? to_target : to_debugger;
-            d.push(r->bytes);
+    const auto reading = tools::read_capture_records(
+        source, bytes,
+        [&](const capture::record& r, std::uint64_t) {
+            if (!first_time) first_time = r.time_ns;
+            where.seconds = static_cast<double>(static_cast<std::int64_t>(r.time_ns - *first_time)) / 1e9;
+            where.direction = r.direction;
+            auto& d = r.direction == capture::flow::debugger_to_target ? to_target : to_debugger;
+            d.push(r.bytes);
             printer.drain(d, &where);
-        }
-    };
-    std::string input_error;
-    try {
-        do {
-            reader.push(bytes);
-            take_records();
-            progress.update(source.bytes_consumed());
-        } while (!reader.failed() && source.read(bytes));
-    } catch (const tool_error& e) {
-        input_error = e.what();
-    }
-    reader.finish();
-    take_records();
+        },
+        [&] { progress.update(source.bytes_consumed()); });
     for (auto* d : {&to_target, &to_debugger}) {
         where.direction = d == &to_target ? capture::flow::debugger_to_target : capture::flow::target_to_debugger;
         d->finish();
         printer.drain(*d, &where);
     }
     progress.finish();
-    const auto& info = reader.info();
+    const auto& info = reading.info;
     printer.summary(to_target.stream_offset() + to_debugger.stream_offset(),
-                    fmt::format("capture of {} records{}{}; ", records,
+                    fmt::format("capture of {} records{}{}; ", reading.records,
                                 info.debugger.empty() ? "" : ", debugger " + info.debugger,
                                 info.target.empty() ? "" : ", target " + info.target));
-    if (!input_error.empty()) throw tool_error(input_error);
-    if (reader.failed()) throw tool_error(source.name() + ": " + reader.error().message() + " " + reader.error_detail());
+    if (!reading.error.empty()) throw tool_error(reading.error);
 }
 
 int run(const dump_options& opt) {

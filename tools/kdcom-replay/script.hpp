@@ -16,9 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/byte_source.hpp"
+#include "../common/capture_reading.hpp"
 #include "../common/tool_error.hpp"
 #include "kdcom/capture/conversation.hpp"
-#include "kdcom/capture/pcapng_reader.hpp"
 #include "kdcom/text/hex.hpp"
 #include "kdcom/wire/constants.hpp"
 
@@ -40,34 +40,24 @@ struct replay_script {
 namespace detail {
 
 inline void read_capture_script(byte_source& source, std::vector<std::uint8_t>& bytes, replay_script& out) {
-    capture::pcapng::reader reader;
     capture::conversation talk;
-    std::uint64_t records = 0;
-    auto take = [&] {
-        while (auto r = reader.next()) {
-            ++records;
-            talk.push(*r);
+    const auto reading = read_capture_records(
+        source, bytes,
+        [&](const capture::record& r, std::uint64_t number) {
+            talk.push(r);
             while (auto p = talk.next())
                 out.packets.push_back({p->direction, p->type, std::move(p->body),
-                                       source.name() + ", record " + std::to_string(records)});
-        }
-    };
-    do {
-        reader.push(bytes);
-        take();
-    } while (!reader.failed() && source.read(bytes));
-    reader.finish();
-    take();
-    if (reader.failed())
-        throw tool_error(source.name() + ": " + reader.error().message() + " " + reader.error_detail());
+                                       source.name() + ", record " + std::to_string(number)});
+        },
+        [] {});
+    if (!reading.error.empty()) throw tool_error(reading.error);
     talk.finish();
     while (auto p = talk.next()) out.packets.push_back({p->direction, p->type, std::move(p->body), source.name()});
     out.folded = talk.retransmissions_folded();
 }
 
-inline script_packet parse_script_line(const std::string& line, const std::string& where) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw tool_error(where + ": not a JSON object");
+// One line's object, already parsed.
+inline script_packet parse_script_line(const nlohmann::json& j, const std::string& where) {
     script_packet p;
     p.origin = where;
     const auto dir = j.find("dir");
@@ -97,11 +87,10 @@ inline void read_packet_script(byte_source& source, std::vector<std::uint8_t>& b
         if (line.find_first_not_of(" \t\r") == std::string::npos) return;
         const std::string where = source.name() + ":" + std::to_string(line_number);
         const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object()) {
-            if (const auto c = j.find("control"); c != j.end() && *c == true) return;
-            if (const auto k = j.find("kind"); k != j.end() && *k != "data") return;
-        }
-        out.packets.push_back(parse_script_line(line, where));
+        if (j.is_discarded() || !j.is_object()) throw tool_error(where + ": not a JSON object");
+        if (const auto c = j.find("control"); c != j.end() && *c == true) return;
+        if (const auto k = j.find("kind"); k != j.end() && *k != "data") return;
+        out.packets.push_back(parse_script_line(j, where));
     };
     do {
         pending.append(bytes.begin(), bytes.end());
