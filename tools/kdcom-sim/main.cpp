@@ -104,11 +104,15 @@ private:
     std::string prints_;
 };
 
+// The fake kernel's memory size: the dump's, at least 1 MiB. Every part (the debugger checking
+// reads, a kernel in another process, a --serve target) derives it the same way, or reads differ.
+std::uint64_t image_size(const sim_options& opt) { return std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20); }
+
 // --serve ADDR: the simulated target alone (the fake kernel behind the bridge, which speaks KDCOM
 // in the target role at ADDR, as kdcom.dll does on a serial port) until SIGINT or SIGTERM.
 int run_target_only(const sim_options& opt) {
     const auto address = tools::parse_address_option(opt.serve, "--serve");
-    guest::memory_image memory(std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20), opt.seed);
+    guest::memory_image memory(image_size(opt), opt.seed);
     asio::io_context io;
     std::string error;
     auto link = net::open_link(io.get_executor(), address, role::target, error);
@@ -150,7 +154,7 @@ int run_kernel_part(const sim_options& opt) {
     off.sa_handler = [](int) { kernel_switched_off = true; };  // a lock-free store: async-signal-safe
     ::sigaction(SIGTERM, &off, nullptr);
     ::sigaction(SIGINT, &off, nullptr);
-    guest::memory_image memory(std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20), opt.seed);
+    guest::memory_image memory(image_size(opt), opt.seed);
     char error[256] = {};
     kdcom_guest* guest = nullptr;
     for (int attempt = 0; !guest && attempt < 100 && !kernel_switched_off; ++attempt) {
@@ -175,7 +179,7 @@ int run(const sim_options& opt) {
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
     const std::string name = "kdcom-sim-" + std::to_string(::getpid());
 
-    guest::memory_image memory(std::max<std::uint64_t>(dump_bytes, 1 << 20), opt.seed);
+    guest::memory_image memory(image_size(opt), opt.seed);
     const guest::memory_image reference(memory.size(), opt.seed);
 
     asio::io_context io;
