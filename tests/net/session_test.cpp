@@ -1,10 +1,12 @@
 // Sessions over real OS objects: 10,000 packets both ways on every transport, a peer that vanishes
-// mid-packet and comes back, every completion-token style, the blocking API, the tap, and many
-// sessions on one io_context.
+// mid-packet and comes back, acknowledgements leaving with answers and surviving close(), every
+// completion-token style, the blocking API, the tap, and many sessions on one io_context.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
 
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
@@ -44,10 +46,10 @@ TEST_P(SessionOverTransport, APeerThatVanishesMidPacketComesBackAndTheSessionCom
     traffic down, up;
     down.start(pair.debugger, pair.target, 2000);
     up.start(pair.target, pair.debugger, 2000);
-    *pair.debugger_link->cut_after_bytes = 300'000;  // about a third of the way
+    pair.debugger_link->control->cut_after_bytes = 300'000;  // about a third of the way
     const auto deadline = std::chrono::steady_clock::now() + 120s;
     while (!(down.done() && up.done()) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(50ms);
-    EXPECT_EQ(pair.debugger_link->cuts->load(), 1) << "the connection was cut mid-packet";
+    EXPECT_EQ(pair.debugger_link->control->cuts.load(), 1) << "the connection was cut mid-packet";
     expect_delivered(down, up, 1);
     EXPECT_GE(pair.target->protocol().stats().resets_received, 1u) << "the debugger ran the handshake again";
 }
@@ -75,6 +77,79 @@ TEST(Session, MemoryLinksCarryTenThousandPacketsEachWayAndEndCleanly) {
     pair.target->close();
     pair.io.run_for(50ms);
     EXPECT_TRUE(ended);
+}
+
+// The target sends `count` packets, each after the answer to the one before; the debugger answers
+// each from its receive handler, as a debugger does. Returns the writes the debugger made.
+long debugger_writes_answering(int count, bool coalesce_acks) {
+    net::session_options options;
+    options.coalesce_acks = coalesce_acks;
+    session_pair pair(transport_kind::memory, {}, {}, options);
+    std::function<void()> answer = [&] {
+        pair.debugger->async_receive([&](std::error_code ec, net::received_packet p) {
+            if (ec) return;
+            pair.debugger->async_send(packet_type::state_manipulate, p.body, {}, [](std::error_code) {});
+            answer();
+        });
+    };
+    answer();
+    int answered = 0;
+    std::function<void()> ask = [&] {
+        pair.target->async_send(packet_type::state_change64, manipulate_like(0x3030), {}, [](std::error_code) {});
+        pair.target->async_receive([&](std::error_code ec, net::received_packet) {
+            if (ec) return;
+            if (++answered < count) ask();
+        });
+    };
+    ask();
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (answered < count && std::chrono::steady_clock::now() < deadline) pair.io.run_for(20ms);
+    EXPECT_EQ(answered, count);
+    return pair.debugger_link->control->writes.load();
+}
+
+TEST(Session, AnAnswerFromTheReceiveHandlerLeavesWithTheAcknowledgementInOneWrite) {
+    constexpr int count = 200;
+    const long coalesced = debugger_writes_answering(count, true);
+    const long separate = debugger_writes_answering(count, false);
+    // The debugger's RESET at the start is the only write besides one per exchange.
+    EXPECT_LE(coalesced, count + 3) << "each acknowledgement leaves with the answer after it";
+    EXPECT_GE(separate, 2 * count) << "without coalescing, an acknowledgement and an answer are two writes";
+}
+
+TEST(Session, AnAcknowledgementQueuedWhenTheSessionClosesStillReachesThePeer) {
+    session_pair pair(transport_kind::memory, {}, {});
+    // The target takes one packet and closes at once, before its acknowledgement had a turn to
+    // leave with an answer.
+    pair.target->async_receive([&](std::error_code ec, net::received_packet) {
+        if (!ec) pair.target->close();
+    });
+    std::optional<std::error_code> sent;
+    pair.debugger->async_send(packet_type::state_manipulate, manipulate_like(0x3146), {},
+                              [&](std::error_code ec) { sent = ec; });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!sent && std::chrono::steady_clock::now() < deadline) pair.io.run_for(20ms);
+    ASSERT_TRUE(sent.has_value()) << "the send was never acknowledged";
+    EXPECT_FALSE(*sent) << sent->message();
+    EXPECT_EQ(pair.debugger->protocol().stats().retransmissions, 0u);
+}
+
+TEST(Session, ClosingGivesUpOnWritesAPeerNeverTakes) {
+    net::session_options options;
+    options.close_linger = 100ms;
+    session_pair pair(transport_kind::memory, {}, {}, options);
+    pair.io.run_for(50ms);  // connected, the reset handshake done
+    bool target_saw_close = false;
+    pair.target->set_notice_handler([&](const net::session_notice& n) {
+        if (n.kind == net::session_notice::what::stream_closed) target_saw_close = true;
+    });
+    pair.debugger_link->control->hold_writes = true;
+    pair.debugger->async_send(packet_type::state_manipulate, manipulate_like(0x3146), {}, [](std::error_code) {});
+    pair.io.run_for(20ms);
+    pair.debugger->close();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!target_saw_close && std::chrono::steady_clock::now() < deadline) pair.io.run_for(20ms);
+    EXPECT_TRUE(target_saw_close) << "the stream closed although its last write never completed";
 }
 
 TEST(Session, CompletesThroughFuturesAndCoroutinesToo) {

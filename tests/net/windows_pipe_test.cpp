@@ -86,9 +86,9 @@ TEST_P(WindowsTransport, ADebuggerThatVanishesMidPacketComesBackAndTheSessionCom
     traffic down, up;
     down.start(pair.debugger, pair.target, 2000);
     up.start(pair.target, pair.debugger, 2000);
-    *pair.debugger_link->cut_after_bytes = 300'000;
+    pair.debugger_link->control->cut_after_bytes = 300'000;
     pair.run_until([&] { return down.done() && up.done(); }, 120s);
-    EXPECT_EQ(pair.debugger_link->cuts->load(), 1) << "the connection was cut mid-packet";
+    EXPECT_EQ(pair.debugger_link->control->cuts.load(), 1) << "the connection was cut mid-packet";
     expect_delivered(down, up, 1);
     EXPECT_GE(pair.target->protocol().stats().resets_received, 1u) << "the debugger ran the handshake again";
 }

@@ -78,6 +78,14 @@ struct session_options {
     // Delivered packets the application has not taken yet; beyond this the session stops reading
     // until it does (the peer's retransmissions then wait), so memory stays bounded.
     std::size_t receive_queue_limit = 256;
+    // An acknowledgement for a packet handed to a waiting receive is held back for two turns of
+    // the event loop, so that the application's answer (sent from the receive's handler) leaves
+    // in the same write: one system call and one wake-up of the peer instead of two, which is
+    // most of KDCOM's cost against a bare exchange (docs/benchmarks.md). Off: every byte is
+    // written as soon as the endpoint produces it.
+    bool coalesce_acks = true;
+    // How long close() keeps the stream open to write what is still queued.
+    timestamp close_linger = std::chrono::milliseconds(200);
 };
 
 // Error codes the session's operations complete with, besides the transport's own.
@@ -183,12 +191,14 @@ public:
     void set_notice_handler(notice_function f) { notice_ = std::move(f); }
 
     // Closes the link and the stream; pending operations complete with session_errc::closed.
+    // Bytes already queued for the peer (an acknowledgement waiting to leave with the next
+    // packet) are still written, for at most options.close_linger, before the stream closes.
     void close() {
         if (closed_) return;
         closed_ = true;
         timer_.cancel();
         reconnect_timer_.cancel();
-        if (stream_) stream_->close();
+        if (stream_) close_stream_after_writes();
         link_->close();
         for (auto& s : sends_) s.handler.post(session_errc::closed);
         sends_.clear();
@@ -343,7 +353,7 @@ private:
         const auto bytes = std::span<const std::uint8_t>(read_buffer_.data(), n);
         if (tap_) tap_(direction::from_peer, now(), bytes);
         endpoint_.receive(bytes, now());
-        pump();
+        pump(write_timing::may_wait_for_answer);
         start_read();
     }
 
@@ -362,8 +372,12 @@ private:
         write_queue_.clear();
         const auto generation = stream_generation_;
         stream_->async_write(writing_bytes_, [self = shared_from_this(), generation](std::error_code ec, std::size_t) {
-            if (generation != self->stream_generation_ || self->closed_) return;
+            if (generation != self->stream_generation_) return;
             self->writing_ = false;
+            if (self->closed_) {
+                self->close_stream_after_writes();
+                return;
+            }
             if (ec) {
                 self->on_stream_failed(ec);
                 return;
@@ -372,15 +386,56 @@ private:
         });
     }
 
+    // Writes the next part of the queue a couple of event-loop turns from now, unless something
+    // else writes it first. Two turns: one for the receive's handler to run, one for the
+    // async_send it starts to reach the queue.
+    void start_write_after_answer() {
+        if (write_deferred_) return;
+        write_deferred_ = true;
+        asio::post(executor_, [self = shared_from_this()] {
+            asio::post(self->executor_, [self] {
+                self->write_deferred_ = false;
+                self->start_write();
+            });
+        });
+    }
+
+    // After close(): lets the queued bytes go out, then closes the stream; gives up on them
+    // after close_linger (a peer that stopped reading must not keep the session alive).
+    void close_stream_after_writes() {
+        if (!stream_) return;
+        if (!write_queue_.empty() && !writing_) start_write();
+        if (!writing_) {
+            stream_->close();
+            stream_.reset();
+            timer_.cancel();
+            return;
+        }
+        if (lingering_) return;
+        lingering_ = true;
+        timer_.expires_after(options_.close_linger);
+        timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (ec || !self->stream_) return;
+            self->stream_->close();  // the write in progress completes with operation_aborted
+            self->stream_.reset();
+        });
+    }
+
     // ---- The endpoint -----------------------------------------------------------------------
+
+    enum class write_timing : std::uint8_t { now, may_wait_for_answer };
 
     // Carries out everything the endpoint asked for (starting the next queued send as soon as the
     // endpoint is free, and carrying out what that asks for too), then writes and re-arms the timer.
-    void pump() {
+    void pump(write_timing timing = write_timing::now) {
+        handed_to_receiver_ = false;
         do {
             drain_events();
         } while (start_next_send());
-        start_write();
+        if (timing == write_timing::may_wait_for_answer && handed_to_receiver_ && options_.coalesce_acks)
+            start_write_after_answer();
+        else
+            start_write();
         arm_timer();
     }
 
@@ -394,6 +449,7 @@ private:
                     auto h = std::move(receivers_.front());
                     receivers_.pop_front();
                     h.post(std::error_code{}, std::move(packet));
+                    handed_to_receiver_ = true;
                 } else {
                     received_.push_back(std::move(packet));
                 }
@@ -502,6 +558,9 @@ private:
     bool reading_ = false;
     std::vector<std::uint8_t> write_queue_, writing_bytes_;
     bool writing_ = false;
+    bool write_deferred_ = false;      // a start_write_after_answer() is on its way
+    bool handed_to_receiver_ = false;  // this pump gave a packet to a waiting receive
+    bool lingering_ = false;           // closed, waiting for the last writes
 
     std::deque<queued_send> sends_;  // front: the one the endpoint is sending when sending_
     bool sending_ = false;
