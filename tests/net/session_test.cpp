@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -80,15 +81,18 @@ TEST(Session, MemoryLinksCarryTenThousandPacketsEachWayAndEndCleanly) {
 }
 
 // The target sends `count` packets, each after the answer to the one before; the debugger answers
-// each from its receive handler, as a debugger does. Returns the writes the debugger made.
-long debugger_writes_answering(int count, bool coalesce_acks) {
-    net::session_options options;
-    options.coalesce_acks = coalesce_acks;
-    session_pair pair(transport_kind::memory, {}, {}, options);
+// each from its receive handler as a debugger does, or a turn of the event loop later. Returns the
+// writes the debugger made.
+long debugger_writes_answering(int count, bool from_the_handler) {
+    session_pair pair(transport_kind::memory, {}, {});
     std::function<void()> answer = [&] {
         pair.debugger->async_receive([&](std::error_code ec, net::received_packet p) {
             if (ec) return;
-            pair.debugger->async_send(packet_type::state_manipulate, p.body, {}, [](std::error_code) {});
+            auto reply = [&, body = std::move(p.body)] {
+                pair.debugger->async_send(packet_type::state_manipulate, body, {}, [](std::error_code) {});
+            };
+            if (from_the_handler) reply();
+            else asio::post(pair.io, reply);
             answer();
         });
     };
@@ -110,11 +114,41 @@ long debugger_writes_answering(int count, bool coalesce_acks) {
 
 TEST(Session, AnAnswerFromTheReceiveHandlerLeavesWithTheAcknowledgementInOneWrite) {
     constexpr int count = 200;
-    const long coalesced = debugger_writes_answering(count, true);
-    const long separate = debugger_writes_answering(count, false);
+    const long at_once = debugger_writes_answering(count, true);
+    const long later = debugger_writes_answering(count, false);
     // The debugger's RESET at the start is the only write besides one per exchange.
-    EXPECT_LE(coalesced, count + 3) << "each acknowledgement leaves with the answer after it";
-    EXPECT_GE(separate, 2 * count) << "without coalescing, an acknowledgement and an answer are two writes";
+    EXPECT_LE(at_once, count + 3) << "each acknowledgement leaves with the answer after it";
+    EXPECT_GE(later, 2 * count) << "an answer that comes later is a write of its own";
+}
+
+TEST(Session, HandlersNeverRunInsideTheCallThatStartedTheirOperation) {
+    session_pair pair(transport_kind::memory, {}, {});
+    // Three packets wait, undelivered, in the debugger's queue.
+    for (int i = 0; i < 3; ++i)
+        pair.target->async_send(packet_type::state_change64, manipulate_like(0x3030), {}, [](std::error_code) {});
+    pair.io.run_for(100ms);
+    int depth = 0, max_depth = 0, received = 0;
+    std::function<void()> take = [&] {
+        ++depth;
+        pair.debugger->async_receive([&](std::error_code ec, net::received_packet) {
+            max_depth = std::max(max_depth, depth);
+            if (ec) return;
+            if (++received < 3) take();
+        });
+        --depth;
+    };
+    asio::post(pair.io, [&] { take(); });
+    pair.io.run_for(100ms);
+    EXPECT_EQ(received, 3);
+    EXPECT_EQ(max_depth, 0) << "a receive handler ran inside async_receive";
+    bool ran = false;
+    asio::post(pair.io, [&] {
+        pair.debugger->close();
+        pair.debugger->async_send(packet_type::state_manipulate, manipulate_like(0x3146), {}, [&](std::error_code) { ran = true; });
+        EXPECT_FALSE(ran) << "a send handler ran inside async_send";
+    });
+    pair.io.run_for(50ms);
+    EXPECT_TRUE(ran);
 }
 
 TEST(Session, AnAcknowledgementQueuedWhenTheSessionClosesStillReachesThePeer) {

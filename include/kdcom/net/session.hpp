@@ -13,6 +13,11 @@
 // executor (the io_context's thread, or its strand). Many sessions may share one io_context.
 // The blocking calls wait for the io_context to run on another thread.
 //
+// Handlers: never called inside the call that started their operation. An operation finished by
+// arriving bytes or a timer has its handler called right then (dispatched to its executor, as
+// Asio's own operations do), before the session writes: what that handler sends leaves in the
+// same write as the acknowledgement of the packet it was given.
+//
 // Links: when the stream ends (the peer went away), the session opens its link again after a
 // growing delay (a client reconnects; a listener accepts the next peer). A debugger
 // session then runs the reset handshake; a target session answers the new debugger's. The send
@@ -32,6 +37,7 @@
 #include <vector>
 
 #include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -78,12 +84,6 @@ struct session_options {
     // Delivered packets the application has not taken yet; beyond this the session stops reading
     // until it does (the peer's retransmissions then wait), so memory stays bounded.
     std::size_t receive_queue_limit = 256;
-    // An acknowledgement for a packet handed to a waiting receive is held back for two turns of
-    // the event loop, so that the application's answer (sent from the receive's handler) leaves
-    // in the same write: one system call and one wake-up of the peer instead of two, which is
-    // most of KDCOM's cost against a bare exchange (docs/benchmarks.md). Off: every byte is
-    // written as soon as the endpoint produces it.
-    bool coalesce_acks = true;
     // How long close() keeps the stream open to write what is still queued.
     timestamp close_linger = std::chrono::milliseconds(200);
 };
@@ -152,7 +152,7 @@ public:
         return asio::async_initiate<CompletionToken, send_signature>(
             [self = shared_from_this(), type, body = std::move(body)](auto handler) mutable {
                 detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
-                asio::post(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
+                asio::dispatch(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
                     self->queue_send(type, std::move(body), std::move(h));
                 });
             },
@@ -165,7 +165,7 @@ public:
         return asio::async_initiate<CompletionToken, receive_signature>(
             [self = shared_from_this()](auto handler) {
                 detail::erased_handler<receive_signature> h(std::move(handler), self->executor_);
-                asio::post(self->executor_, [self, h = std::move(h)]() mutable { self->queue_receive(std::move(h)); });
+                asio::dispatch(self->executor_, [self, h = std::move(h)]() mutable { self->queue_receive(std::move(h)); });
             },
             token);
     }
@@ -173,26 +173,27 @@ public:
     // Debugger: a break-in ('b'). Target: whether one is pending (clears it).
     void send_breakin() {
         endpoint_.send_breakin(now());
-        pump();
+        pump(pump_origin::call);
     }
     bool poll_breakin() { return endpoint_.poll_breakin(); }
     // Debugger: a new reset handshake. Target: restart ids with SYNC.
     void start_reset() {
         endpoint_.start_reset(now());
-        pump();
+        pump(pump_origin::call);
     }
     // Abandons the send in progress (its handler gets operation_aborted).
     void cancel_send() {
         endpoint_.cancel_send(now());
-        pump();
+        pump(pump_origin::call);
     }
 
     void set_tap(tap_function tap) { tap_ = std::move(tap); }
     void set_notice_handler(notice_function f) { notice_ = std::move(f); }
 
     // Closes the link and the stream; pending operations complete with session_errc::closed.
-    // Bytes already queued for the peer (an acknowledgement waiting to leave with the next
-    // packet) are still written, for at most options.close_linger, before the stream closes.
+    // Bytes already queued for the peer (say, the acknowledgement of the packet whose handler
+    // is closing the session) are still written, for at most options.close_linger, before the
+    // stream closes.
     void close() {
         if (closed_) return;
         closed_ = true;
@@ -258,6 +259,27 @@ private:
         detail::erased_handler<send_signature> handler;
     };
 
+    // An operation the endpoint finished whose handler has not been called yet: a send, or a
+    // receive with its packet.
+    struct finished_operation {
+        static finished_operation sent(detail::erased_handler<send_signature> h, std::error_code ec) {
+            finished_operation f;
+            f.send = std::move(h);
+            f.ec = ec;
+            return f;
+        }
+        static finished_operation received(detail::erased_handler<receive_signature> h, received_packet p) {
+            finished_operation f;
+            f.receive = std::move(h);
+            f.packet = std::move(p);
+            return f;
+        }
+        detail::erased_handler<send_signature> send;
+        detail::erased_handler<receive_signature> receive;
+        std::error_code ec;
+        received_packet packet;
+    };
+
     session(std::unique_ptr<link> l, const endpoint_config& config, const session_options& options)
         : link_(std::move(l)),
           executor_(link_->get_executor()),
@@ -308,7 +330,7 @@ private:
         const endpoint_config& c = endpoint_.config();
         if (c.role == role::debugger && c.send_resets) endpoint_.start_reset(now());
         else endpoint_.on_time(now());
-        pump();
+        pump(pump_origin::io);
         start_read();
     }
 
@@ -353,7 +375,7 @@ private:
         const auto bytes = std::span<const std::uint8_t>(read_buffer_.data(), n);
         if (tap_) tap_(direction::from_peer, now(), bytes);
         endpoint_.receive(bytes, now());
-        pump(write_timing::may_wait_for_answer);
+        pump(pump_origin::io);
         start_read();
     }
 
@@ -386,20 +408,6 @@ private:
         });
     }
 
-    // Writes the next part of the queue a couple of event-loop turns from now, unless something
-    // else writes it first. Two turns: one for the receive's handler to run, one for the
-    // async_send it starts to reach the queue.
-    void start_write_after_answer() {
-        if (write_deferred_) return;
-        write_deferred_ = true;
-        asio::post(executor_, [self = shared_from_this()] {
-            asio::post(self->executor_, [self] {
-                self->write_deferred_ = false;
-                self->start_write();
-            });
-        });
-    }
-
     // After close(): lets the queued bytes go out, then closes the stream; gives up on them
     // after close_linger (a peer that stopped reading must not keep the session alive).
     void close_stream_after_writes() {
@@ -423,20 +431,45 @@ private:
 
     // ---- The endpoint -----------------------------------------------------------------------
 
-    enum class write_timing : std::uint8_t { now, may_wait_for_answer };
+    // Why pump() runs, which decides how the operations it completes are handed to their handlers.
+    enum class pump_origin : std::uint8_t {
+        call,  // the application called the session: handlers are posted, never run inside its call
+        io,    // an I/O or timer completion: handlers run right here once the endpoint's work is
+               // done (Asio's own operations complete the same way), saving an event-loop turn each
+    };
 
     // Carries out everything the endpoint asked for (starting the next queued send as soon as the
-    // endpoint is free, and carrying out what that asks for too), then writes and re-arms the timer.
-    void pump(write_timing timing = write_timing::now) {
-        handed_to_receiver_ = false;
+    // endpoint is free, and carrying out what that asks for too), completes the operations that
+    // finished, then writes and re-arms the timer. A handler run from here may call the session
+    // again: that nested pump() only feeds the endpoint; this one finishes the work. So an answer
+    // sent from a receive's handler leaves in the same write as the packet's acknowledgement: one
+    // system call and one wake-up of the peer instead of two, most of what KDCOM costs against a
+    // bare request-and-answer exchange (docs/benchmarks.md).
+    void pump(pump_origin origin) {
+        const bool outermost = !pumping_;
+        pumping_ = true;
         do {
             drain_events();
         } while (start_next_send());
-        if (timing == write_timing::may_wait_for_answer && handed_to_receiver_ && options_.coalesce_acks)
-            start_write_after_answer();
-        else
-            start_write();
+        if (!outermost) return;
+        while (!finished_.empty()) {
+            auto f = std::move(finished_.front());
+            finished_.pop_front();
+            complete(std::move(f), origin != pump_origin::call);
+        }
+        pumping_ = false;
+        start_write();
         arm_timer();
+    }
+
+    void complete(finished_operation f, bool run_here) {
+        if (f.receive) {
+            if (run_here) f.receive.dispatch(f.ec, std::move(f.packet));
+            else f.receive.post(f.ec, std::move(f.packet));
+        } else {
+            if (run_here) f.send.dispatch(f.ec);
+            else f.send.post(f.ec);
+        }
     }
 
     void drain_events() {
@@ -446,10 +479,8 @@ private:
             } else if (auto* p = std::get_if<events::packet_received>(&*e)) {
                 received_packet packet{p->type, p->id, std::vector<std::uint8_t>(p->body.begin(), p->body.end())};
                 if (!receivers_.empty()) {
-                    auto h = std::move(receivers_.front());
+                    finished_.push_back(finished_operation::received(std::move(receivers_.front()), std::move(packet)));
                     receivers_.pop_front();
-                    h.post(std::error_code{}, std::move(packet));
-                    handed_to_receiver_ = true;
                 } else {
                     received_.push_back(std::move(packet));
                 }
@@ -466,6 +497,7 @@ private:
     // came, the deadline moved later) just re-arms. ACK deadlines are a second away while round
     // trips take microseconds, so this saves two timer system calls per packet.
     void arm_timer() {
+        if (closed_) return;  // the timer waits for close()'s last writes now
         const auto deadline = endpoint_.deadline();
         if (!deadline || (armed_ && armed_for_ <= *deadline)) return;
         armed_ = true;
@@ -476,7 +508,7 @@ private:
             if (ec || self->closed_) return;  // moved earlier, or closed
             self->armed_ = false;
             self->endpoint_.on_time(now());
-            self->pump();
+            self->pump(pump_origin::io);
         });
     }
 
@@ -486,7 +518,7 @@ private:
             return;
         }
         sends_.push_back({type, std::move(body), std::move(h)});
-        pump();
+        pump(pump_origin::call);
     }
 
     // Hands the next queued send to the endpoint if it is free. Returns whether it did (the
@@ -509,13 +541,14 @@ private:
     void finish_send(events::send_completed::outcome outcome) {
         sending_ = false;
         if (sends_.empty()) return;
-        auto h = std::move(sends_.front().handler);
-        sends_.pop_front();
+        std::error_code ec;
         switch (outcome) {
-        case events::send_completed::outcome::acknowledged: h.post(std::error_code{}); break;
-        case events::send_completed::outcome::given_up: h.post(session_errc::given_up); break;
-        case events::send_completed::outcome::cancelled: h.post(asio::error::operation_aborted); break;
+        case events::send_completed::outcome::acknowledged: break;
+        case events::send_completed::outcome::given_up: ec = session_errc::given_up; break;
+        case events::send_completed::outcome::cancelled: ec = asio::error::operation_aborted; break;
         }
+        finished_.push_back(finished_operation::sent(std::move(sends_.front().handler), ec));
+        sends_.pop_front();
     }
 
     void queue_receive(detail::erased_handler<receive_signature> h) {
@@ -558,9 +591,9 @@ private:
     bool reading_ = false;
     std::vector<std::uint8_t> write_queue_, writing_bytes_;
     bool writing_ = false;
-    bool write_deferred_ = false;      // a start_write_after_answer() is on its way
-    bool handed_to_receiver_ = false;  // this pump gave a packet to a waiting receive
-    bool lingering_ = false;           // closed, waiting for the last writes
+    bool lingering_ = false;  // closed, waiting for the last writes
+    bool pumping_ = false;    // inside pump(): a nested call only feeds the endpoint
+    std::deque<finished_operation> finished_;
 
     std::deque<queued_send> sends_;  // front: the one the endpoint is sending when sending_
     bool sending_ = false;

@@ -1,7 +1,9 @@
 // A move-only, type-erased Asio completion handler for one signature. Asio 1.22 (Debian 12) has no
 // any_completion_handler; this keeps what matters from it: the handler may be move-only (as
 // use_awaitable's is), it runs on its own associated executor, and that executor is kept busy
-// (a work guard) until it has run.
+// (a work guard) until it has run. post() always defers the call; dispatch() runs the handler at
+// once when the caller is already on the handler's executor (for completions that do not happen
+// inside the call that started the operation, as Asio's own operations do).
 #pragma once
 
 #include <memory>
@@ -9,6 +11,7 @@
 #include <utility>
 
 #include <asio/associated_executor.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 
@@ -32,13 +35,20 @@ public:
     // Posts the handler with `args` to its executor. The erased_handler is empty afterwards.
     void post(Args... args) {
         auto impl = std::move(impl_);
-        impl->post(std::move(args)...);
+        impl->complete(false, std::move(args)...);
+    }
+
+    // Runs the handler with `args` now if this thread is in its executor, else posts it. The
+    // erased_handler is empty afterwards.
+    void dispatch(Args... args) {
+        auto impl = std::move(impl_);
+        impl->complete(true, std::move(args)...);
     }
 
 private:
     struct concept_ {
         virtual ~concept_() = default;
-        virtual void post(Args... args) = 0;
+        virtual void complete(bool may_run_here, Args... args) = 0;
     };
 
     template <class Handler, class Fallback>
@@ -46,12 +56,13 @@ private:
         using executor_type = asio::associated_executor_t<Handler, Fallback>;
         model(Handler h, const Fallback& fallback)
             : handler(std::move(h)), work(asio::get_associated_executor(handler, fallback)) {}
-        void post(Args... args) override {
+        void complete(bool may_run_here, Args... args) override {
             auto executor = work.get_executor();
-            asio::post(executor, [h = std::move(handler), w = std::move(work),
-                                  a = std::make_tuple(std::move(args)...)]() mutable {
+            auto call = [h = std::move(handler), w = std::move(work), a = std::make_tuple(std::move(args)...)]() mutable {
                 std::apply(std::move(h), std::move(a));
-            });
+            };
+            if (may_run_here) asio::dispatch(executor, std::move(call));
+            else asio::post(executor, std::move(call));
         }
         Handler handler;
         asio::executor_work_guard<executor_type> work;
