@@ -202,6 +202,39 @@ TEST(Bridge, OneCrossingEachWayPerCallWhateverTheDebuggerLinkLoses) {
         << "and damaged some";
 }
 
+// Rounds of a debugger request answered by the guest after `think` (the guest's time to work out
+// its answer); returns how many reads the debugger made.
+int debugger_reads_for_answered_requests(bridge::options o, int rounds, std::chrono::milliseconds think) {
+    bridge_rig rig(std::move(o));
+    if (!rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change())) || !rig.debugger_receive())
+        return -1;
+    int reads = 0;
+    rig.debugger->set_tap([&](net::direction d, timestamp, std::span<const std::uint8_t>) { reads += d == net::direction::from_peer; });
+    for (int i = 0; i < rounds; ++i) {
+        const bytes request = manipulate(kd::manipulate_api::read_virtual_memory, 0x1000u * static_cast<unsigned>(i), 2000);
+        rig.debugger->async_send(packet_type::state_manipulate, request, {}, [](std::error_code) {});
+        if (!rig.call(bridge_rig::receive(packet_type::state_manipulate, 5000))) return -1;
+        rig.io.run_for(think);
+        if (!rig.call(bridge_rig::send(packet_type::state_manipulate, request, bytes(2000, 0x11)))) return -1;
+        if (!rig.debugger_receive()) return -1;
+    }
+    return reads;
+}
+
+TEST(Bridge, AnAcknowledgementWaitsForTheGuestsAnswerUpToTheAckDelay) {
+    constexpr int rounds = 10;
+    EXPECT_EQ(bridge::options{}.session.ack_delay, 1ms) << "the default: far below any debugger's timeout";
+    bridge::options patient;
+    patient.session.ack_delay = 500ms;
+    const int together = debugger_reads_for_answered_requests(patient, rounds, 20ms);
+    EXPECT_GE(together, rounds);
+    EXPECT_LE(together, rounds + 1) << "each acknowledgement came in one read with the guest's answer";
+    bridge::options at_once;
+    at_once.session.ack_delay = {};
+    EXPECT_GE(debugger_reads_for_answered_requests(at_once, rounds, 20ms), 2 * rounds)
+        << "with no delay, the acknowledgement and the answer are two reads";
+}
+
 TEST(Bridge, PollingForBreakInAnswersAtOnce) {
     bridge_rig rig;
     ASSERT_TRUE(rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change())));

@@ -14,6 +14,7 @@
 #include <asio/detached.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
@@ -80,19 +81,28 @@ TEST(Session, MemoryLinksCarryTenThousandPacketsEachWayAndEndCleanly) {
     EXPECT_TRUE(ended);
 }
 
+// How the debugger answers in debugger_writes_answering().
+enum class answer_timing { from_the_handler, a_turn_later, two_ms_later };
+
 // The target sends `count` packets, each after the answer to the one before; the debugger answers
-// each from its receive handler as a debugger does, or a turn of the event loop later. Returns the
-// writes the debugger made.
-long debugger_writes_answering(int count, bool from_the_handler) {
-    session_pair pair(transport_kind::memory, {}, {});
+// each as `timing` says. Returns the writes the debugger made.
+long debugger_writes_answering(int count, answer_timing timing, net::session_options options = {}) {
+    session_pair pair(transport_kind::memory, {}, {}, options);
+    asio::steady_timer later(pair.io);
     std::function<void()> answer = [&] {
         pair.debugger->async_receive([&](std::error_code ec, net::received_packet p) {
             if (ec) return;
-            auto reply = [&, body = std::move(p.body)] {
+            auto reply = [&, body = std::move(p.body)](std::error_code = {}) {
                 pair.debugger->async_send(packet_type::state_manipulate, body, {}, [](std::error_code) {});
             };
-            if (from_the_handler) reply();
-            else asio::post(pair.io, reply);
+            switch (timing) {
+            case answer_timing::from_the_handler: reply(); break;
+            case answer_timing::a_turn_later: asio::post(pair.io, reply); break;
+            case answer_timing::two_ms_later:
+                later.expires_after(2ms);
+                later.async_wait(reply);
+                break;
+            }
             answer();
         });
     };
@@ -114,11 +124,42 @@ long debugger_writes_answering(int count, bool from_the_handler) {
 
 TEST(Session, AnAnswerFromTheReceiveHandlerLeavesWithTheAcknowledgementInOneWrite) {
     constexpr int count = 200;
-    const long at_once = debugger_writes_answering(count, true);
-    const long later = debugger_writes_answering(count, false);
+    const long at_once = debugger_writes_answering(count, answer_timing::from_the_handler);
+    const long later = debugger_writes_answering(count, answer_timing::a_turn_later);
     // The debugger's RESET at the start is the only write besides one per exchange.
     EXPECT_LE(at_once, count + 3) << "each acknowledgement leaves with the answer after it";
     EXPECT_GE(later, 2 * count) << "an answer that comes later is a write of its own";
+}
+
+TEST(Session, WithAnAckDelayAnAcknowledgementWaitsForAnAnswerThatTakesTime) {
+    constexpr int count = 20;
+    net::session_options options;
+    options.ack_delay = 300ms;
+    const auto started = std::chrono::steady_clock::now();
+    const long writes = debugger_writes_answering(count, answer_timing::two_ms_later, options);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "the answer ends the wait, not the delay";
+    EXPECT_LE(writes, count + 3) << "each acknowledgement waited for the answer after it";
+    EXPECT_GE(debugger_writes_answering(count, answer_timing::two_ms_later), 2 * count)
+        << "without the delay, an acknowledgement goes at once";
+}
+
+TEST(Session, AnAcknowledgementWithNoAnswerLeavesWhenTheAckDelayIsOver) {
+    net::session_options options;
+    options.ack_delay = 100ms;
+    session_pair pair(transport_kind::memory, {}, {}, options);
+    pair.io.run_for(50ms);  // connected, the reset handshake done
+    pair.debugger->async_receive([](std::error_code, net::received_packet) {});  // taken, never answered
+    const auto started = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::duration> acknowledged_after;
+    pair.target->async_send(packet_type::state_change64, manipulate_like(0x3030), {}, [&](std::error_code ec) {
+        EXPECT_FALSE(ec) << ec.message();
+        acknowledged_after = std::chrono::steady_clock::now() - started;
+    });
+    const auto deadline = started + 5s;
+    while (!acknowledged_after && std::chrono::steady_clock::now() < deadline) pair.io.run_for(10ms);
+    ASSERT_TRUE(acknowledged_after.has_value()) << "the held acknowledgement never left";
+    EXPECT_GE(*acknowledged_after, 100ms) << "it was held for the delay";
+    EXPECT_EQ(pair.target->protocol().stats().retransmissions, 0u) << "and left well before the peer's timeout";
 }
 
 TEST(Session, HandlersNeverRunInsideTheCallThatStartedTheirOperation) {

@@ -84,6 +84,12 @@ struct session_options {
     // Delivered packets the application has not taken yet; beyond this the session stops reading
     // until it does (the peer's retransmissions then wait), so memory stays bounded.
     std::size_t receive_queue_limit = 256;
+    // How long an acknowledgement may wait for a packet to leave with it. A target whose answers
+    // take a moment (a bridge waiting for its guest) saves the debugger a wake-up per request when
+    // the answer comes within this time; zero writes acknowledgements at once (unless a handler
+    // sends something right away: see pump()). Keep it far below the peer's retransmission time
+    // (about a second for WinDbg and kdcom.dll).
+    timestamp ack_delay = timestamp::zero();
     // How long close() keeps the stream open to write what is still queued.
     timestamp close_linger = std::chrono::milliseconds(200);
 };
@@ -348,6 +354,7 @@ private:
         stream_.reset();
         writing_ = false;
         write_queue_.clear();
+        acks_held_until_.reset();
         reading_ = false;
         notify(session_notice::what::stream_closed, ec.message());
         if (options_.reconnect) retry_link_later();
@@ -381,10 +388,22 @@ private:
 
     // ---- Writing ----------------------------------------------------------------------------
 
-    void queue_write(std::span<const std::uint8_t> bytes) {
+    void queue_write(std::span<const std::uint8_t> bytes, bool acknowledgement) {
         if (!stream_) return;  // nobody to write to; the endpoint's timers re-send what matters
         if (tap_) tap_(direction::to_peer, now(), bytes);
+        only_acks_queued_ = (write_queue_.empty() || only_acks_queued_) && acknowledgement;
         write_queue_.insert(write_queue_.end(), bytes.begin(), bytes.end());
+    }
+
+    // Writes what is queued, unless it is only acknowledgements that options.ack_delay lets wait
+    // for a packet to go with them; the timer writes them when the delay is over.
+    void write_or_hold() {
+        if (only_acks_queued_ && options_.ack_delay > timestamp::zero() && !write_queue_.empty()) {
+            const auto t = now();
+            if (!acks_held_until_) acks_held_until_ = t + options_.ack_delay;
+            if (t < *acks_held_until_) return;
+        }
+        start_write();
     }
 
     void start_write() {
@@ -392,6 +411,7 @@ private:
         writing_ = true;
         std::swap(write_queue_, writing_bytes_);
         write_queue_.clear();
+        acks_held_until_.reset();
         const auto generation = stream_generation_;
         stream_->async_write(writing_bytes_, [self = shared_from_this(), generation](std::error_code ec, std::size_t) {
             if (generation != self->stream_generation_) return;
@@ -458,7 +478,7 @@ private:
             complete(std::move(f), origin != pump_origin::call);
         }
         pumping_ = false;
-        start_write();
+        write_or_hold();
         arm_timer();
     }
 
@@ -475,7 +495,8 @@ private:
     void drain_events() {
         while (auto e = endpoint_.next_event()) {
             if (auto* t = std::get_if<events::transmit>(&*e)) {
-                queue_write(t->bytes());
+                queue_write(t->bytes(), t->kind == events::transmit::what::control_packet &&
+                                            t->type == wire::packet_type::acknowledge);
             } else if (auto* p = std::get_if<events::packet_received>(&*e)) {
                 received_packet packet{p->type, p->id, std::vector<std::uint8_t>(p->body.begin(), p->body.end())};
                 if (!receivers_.empty()) {
@@ -498,7 +519,8 @@ private:
     // trips take microseconds, so this saves two timer system calls per packet.
     void arm_timer() {
         if (closed_) return;  // the timer waits for close()'s last writes now
-        const auto deadline = endpoint_.deadline();
+        auto deadline = endpoint_.deadline();
+        if (acks_held_until_ && (!deadline || *acks_held_until_ < *deadline)) deadline = acks_held_until_;
         if (!deadline || (armed_ && armed_for_ <= *deadline)) return;
         armed_ = true;
         armed_for_ = *deadline;
@@ -591,6 +613,8 @@ private:
     bool reading_ = false;
     std::vector<std::uint8_t> write_queue_, writing_bytes_;
     bool writing_ = false;
+    bool only_acks_queued_ = false;               // the write queue holds acknowledgements only
+    std::optional<timestamp> acks_held_until_;  // when held acknowledgements must go (ack_delay)
     bool lingering_ = false;  // closed, waiting for the last writes
     bool pumping_ = false;    // inside pump(): a nested call only feeds the endpoint
     std::deque<finished_operation> finished_;
