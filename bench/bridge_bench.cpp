@@ -3,7 +3,8 @@
 // bridge, shared memory, the fake kernel on its own thread), with and without the fast path that
 // answers reads from guest memory on the host. The baselines do the same exchange over the same
 // kind of socket with no framing and no acknowledgements: a 56-byte request, a 4000-byte answer
-// copied from the same memory image, between two threads making blocking calls.
+// copied from the same memory image, both ends on one io_context thread as the debugger and the
+// bridge are.
 //   build/bench/bridge_bench                       (1 GiB per dump)
 //   KDCOM_BENCH_DUMP_MIB=64 build/bench/bridge_bench   (quicker)
 #include <sys/socket.h>
