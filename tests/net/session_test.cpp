@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
@@ -15,9 +16,11 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
+#include "kdcom/net/memory_link.hpp"
 #include "support/decode_helpers.hpp"
 #include "support/net_pair.hpp"
 #include "support/session_checks.hpp"
@@ -190,6 +193,58 @@ TEST(Session, HandlersNeverRunInsideTheCallThatStartedTheirOperation) {
     });
     pair.io.run_for(50ms);
     EXPECT_TRUE(ran);
+}
+
+// A session pair on `ex` whose debugger's receive handler throws once; checks the session goes on.
+void expect_session_survives_a_throwing_handler(asio::io_context& io, const asio::any_io_executor& ex) {
+    auto [target_link, debugger_link] = net::make_memory_links(ex);
+    auto target = net::session::create(std::move(target_link), {.role = role::target});
+    auto debugger = net::session::create(std::move(debugger_link), {.role = role::debugger});
+    target->start();
+    debugger->start();
+    int received = 0;
+    std::function<void()> take = [&] {
+        debugger->async_receive([&](std::error_code ec, net::received_packet) {
+            if (ec) return;
+            take();
+            if (++received == 1) throw std::runtime_error("the application's handler failed");
+        });
+    };
+    take();
+    io.run_for(50ms);  // connected, the reset handshake done
+    int acknowledged = 0;
+    for (int i = 0; i < 3; ++i)
+        target->async_send(packet_type::state_change64, manipulate_like(0x3030), {}, [&](std::error_code ec) { acknowledged += !ec; });
+    int thrown = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while ((received < 3 || acknowledged < 3) && std::chrono::steady_clock::now() < deadline) {
+        try {
+            io.run_for(20ms);
+        } catch (const std::runtime_error&) {
+            ++thrown;  // as from any handler: io_context::run() passes it on; the caller runs again
+        }
+    }
+    EXPECT_EQ(thrown, 1);
+    EXPECT_EQ(received, 3) << "packets after the throw were still delivered";
+    EXPECT_EQ(acknowledged, 3) << "and acknowledged";
+    EXPECT_EQ(target->protocol().stats().retransmissions, 0u) << "the acknowledgement pending at the throw still left";
+    asio::post(ex, [&] {
+        debugger->close();
+        target->close();
+    });
+    io.run_for(50ms);
+}
+
+TEST(Session, AHandlerThatThrowsLeavesTheSessionWorking) {
+    asio::io_context io;
+    expect_session_survives_a_throwing_handler(io, io.get_executor());
+}
+
+TEST(Session, AHandlerThatThrowsOnTheSessionsStrandLeavesTheSessionWorking) {
+    // On a strand the handler runs inside the session's own call stack (Asio's io_context would
+    // catch the exception on the way; a strand lets it through the session).
+    asio::io_context io;
+    expect_session_survives_a_throwing_handler(io, asio::make_strand(io));
 }
 
 TEST(Session, AnAcknowledgementQueuedWhenTheSessionClosesStillReachesThePeer) {

@@ -472,10 +472,23 @@ private:
             drain_events();
         } while (start_next_send());
         if (!outermost) return;
-        while (!finished_.empty()) {
-            auto f = std::move(finished_.front());
-            finished_.pop_front();
-            complete(std::move(f), origin != pump_origin::call);
+        try {
+            while (!finished_.empty()) {
+                auto f = std::move(finished_.front());
+                finished_.pop_front();
+                complete(std::move(f), origin != pump_origin::call);
+            }
+        } catch (...) {
+            // A handler threw (io_context catches it inside dispatch; a strand lets it through to
+            // here). It leaves io_context::run() as it would from a posted handler, skipping what
+            // our callers had left to do; the session stays usable: the rest of this pump, and the
+            // next read, run as soon as the io_context runs again.
+            pumping_ = false;
+            asio::post(executor_, [self = shared_from_this()] {
+                self->pump(pump_origin::io);
+                self->start_read();
+            });
+            throw;
         }
         pumping_ = false;
         write_or_hold();
