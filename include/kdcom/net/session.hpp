@@ -626,10 +626,10 @@ private:
     bool reading_ = false;
     std::vector<std::uint8_t> write_queue_, writing_bytes_;
     bool writing_ = false;
-    bool only_acks_queued_ = false;               // the write queue holds acknowledgements only
+    bool only_acks_queued_ = false;             // the write queue holds acknowledgements only
     std::optional<timestamp> acks_held_until_;  // when held acknowledgements must go (ack_delay)
-    bool lingering_ = false;  // closed, waiting for the last writes
-    bool pumping_ = false;    // inside pump(): a nested call only feeds the endpoint
+    bool lingering_ = false;                    // closed, waiting for the last writes
+    bool pumping_ = false;                      // inside pump(): a nested call only feeds the endpoint
     std::deque<finished_operation> finished_;
 
     std::deque<queued_send> sends_;  // front: the one the endpoint is sending when sending_
