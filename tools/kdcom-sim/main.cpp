@@ -4,11 +4,13 @@
 // The debugger breaks in, asks for the version, dumps memory in the largest reads a packet allows,
 // writes, continues, and takes the kernel's DbgPrint output. Exit status 0 only if every byte read
 // was the fake memory image's.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <cstdio>
 #include <filesystem>
+#include <future>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -65,14 +67,42 @@ public:
     explicit simulated_debugger(net::session& s) : session_(s) {}
 
     net::received_packet next(wire::packet_type type) {
+        auto p = next_within(type, 10000ms);
+        if (!p)
+            throw tools::tool_error("the debugger waited in vain for " + std::string(wire::packet_type_name(type)),
+                                    tools::exit_mismatch);
+        return *p;
+    }
+
+    // Breaks in and returns the target's state change. A break-in is one byte nobody
+    // acknowledges, so a lossy line can eat it: like a user at WinDbg, the debugger presses
+    // Ctrl+Break again when the target has not stopped within `patience`.
+    net::received_packet break_in(std::chrono::milliseconds patience) {
+        constexpr int presses = 10;
+        for (int press = 1; press <= presses; ++press) {
+            asio::post(session_.get_executor(), [&s = session_] { s.send_breakin(); });
+            if (auto p = next_within(wire::packet_type::state_change64, patience)) return *p;
+            if (press < presses) fmt::print("debugger: the target did not stop; Ctrl+Break again\n");
+        }
+        throw tools::tool_error("the target did not stop after " + std::to_string(presses) + " break-ins", tools::exit_mismatch);
+    }
+
+    // The next packet of `type` (DbgPrint text on the way is kept), or nothing if `patience`
+    // passes first.
+    std::optional<net::received_packet> next_within(wire::packet_type type, std::chrono::milliseconds patience) {
+        const auto deadline = std::chrono::steady_clock::now() + patience;
         for (;;) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left <= 0ms) return std::nullopt;
             std::error_code ec;
-            auto p = session_.receive(10000ms, ec);
-            if (!p) throw tools::tool_error("the debugger waited in vain for " + std::string(wire::packet_type_name(type)) +
-                                                ": " + ec.message(),
-                                            tools::exit_mismatch);
+            auto p = session_.receive(left, ec);
+            if (!p && ec == net::session_errc::timed_out) return std::nullopt;
+            if (!p)
+                throw tools::tool_error("the debugger's session ended waiting for " + std::string(wire::packet_type_name(type)) +
+                                            ": " + ec.message(),
+                                        tools::exit_mismatch);
             if (p->type == wire::packet_type::debug_io) prints_ += std::string(p->body.begin() + 16, p->body.end());
-            if (p->type == type) return *p;
+            if (p->type == type) return p;
         }
     }
 
@@ -271,8 +301,9 @@ int run(const sim_options& opt) {
         debugger.next(wire::packet_type::debug_io);
         fmt::print("target says: {}", debugger.prints());
         fmt::print("debugger: break-in (Ctrl+Break)\n");
-        asio::post(io, [&] { session->send_breakin(); });
-        const auto stopped = kd::decode_state_change(debugger.next(wire::packet_type::state_change64).body);
+        // Long enough for the state change to cross the line at its rate.
+        const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout));
+        const auto stopped = kd::decode_state_change(debugger.break_in(patience).body);
         fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", stopped ? stopped->exception.code : 0,
                    stopped ? stopped->program_counter : 0);
 
