@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "kdcom/kd/manipulate.hpp"
@@ -135,15 +136,22 @@ private:
             if (guest_send_in_flight_) return errc::shm_malformed_pdu;  // KdSendPacket is not re-entrant either
             guest_send_in_flight_ = true;
             const auto type = static_cast<wire::packet_type>(call.packet_type);
+            const shm::kd_pdu sent_answer = status_answer(KDCOM_SHM_PDU_SENT, call.packet_type, call.sequence, 0);
+            const bool takes_packet = (call.status & KDCOM_SHM_SEND_TAKES_PACKET) != 0;
             session_->async_send(type, call.header, call.data,
-                                 [self = shared_from_this(), epoch = epoch_, call_sequence = call.sequence,
-                                  type_number = call.packet_type](std::error_code ec) {
+                                 [self = shared_from_this(), epoch = epoch_, sent_answer, takes_packet](std::error_code ec) {
                                      if (self->closed_ || epoch != self->epoch_ || ec == asio::error::operation_aborted)
                                          return;
-                                     self->guest_send_in_flight_ = false;
                                      if (!ec) ++self->stats_.packets_to_debugger;
-                                     self->answer(status_answer(KDCOM_SHM_PDU_SENT, type_number, call_sequence,
-                                                                ec ? KDCOM_SHM_SEND_GAVE_UP : KDCOM_SHM_SEND_ACKNOWLEDGED));
+                                     shm::kd_pdu sent = sent_answer;
+                                     sent.status = ec ? KDCOM_SHM_SEND_GAVE_UP : KDCOM_SHM_SEND_ACKNOWLEDGED;
+                                     if (!takes_packet) return self->finish_send(sent, false);
+                                     // The debugger's next request usually comes in the same read as
+                                     // this acknowledgement, and reaches the bridge just after this
+                                     // handler: answer once it has, so that it can come along.
+                                     asio::post(self->executor_, [self, epoch, sent] {
+                                         if (!self->closed_ && epoch == self->epoch_) self->finish_send(sent, true);
+                                     });
                                  });
             return {};
         }
@@ -181,6 +189,24 @@ private:
         }
         if (status == KDCOM_SHM_RECEIVE_RESEND) ++stats_.resends_to_guest;
         answer(a);
+    }
+
+    // Answers the guest's SEND; with `takes_packet`, the debugger's next packet, if one is waiting,
+    // goes along and is the guest's to keep (layout.h).
+    void finish_send(shm::kd_pdu sent, bool takes_packet) {
+        guest_send_in_flight_ = false;
+        if (!takes_packet || inbox_.empty() ||
+            shm::kd_pdu_fixed_size + inbox_.front().body.size() > guest_->max_message())
+            return answer(sent);
+        const net::received_packet p = std::move(inbox_.front());
+        inbox_.pop_front();
+        sent.status |= KDCOM_SHM_SENT_CARRIES_PACKET;
+        sent.packet_type = static_cast<std::uint16_t>(p.type);
+        sent.data = p.body;
+        ++stats_.packets_to_guest;
+        ++stats_.packets_carried;
+        answer(sent);
+        receive_from_debugger();
     }
 
     void answer(const shm::kd_pdu& a) {

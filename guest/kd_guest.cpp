@@ -15,6 +15,7 @@
 #include "kdcom/net/shm_attachment.hpp"
 #include "kdcom/net/shm_link.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
+#include "kdcom/wire/packet_type.hpp"
 
 using namespace kdcom;
 
@@ -23,6 +24,12 @@ struct kdcom_guest {
     net::shm_attachment attachment;
     std::optional<shm::region> region;
     std::vector<std::uint8_t> outgoing, incoming;  // one message each way
+    // The debugger's next packet, when the host carried it with SENT (layout.h): the next
+    // KdReceivePacket takes it without a crossing.
+    bool carried = false;
+    std::uint16_t carried_type = 0;
+    std::vector<std::uint8_t> carried_body;
+    std::uint64_t receives_without_crossing = 0;
     std::uint32_t sequence = 0;
     std::uint64_t doorbells = 0;
     std::string error;
@@ -31,8 +38,11 @@ struct kdcom_guest {
 namespace {
 
 // How long a wait looks at the ring before it sleeps on the doorbell: an answer that comes this
-// quickly costs the host no signal (it sees this side awake).
-constexpr auto poll_before_sleep = std::chrono::microseconds(20);
+// quickly costs the host no signal (it sees this side awake), and this side no wake-up, which
+// takes tens of microseconds on a virtual machine. A SEND's answer waits for the debugger's
+// acknowledgement, a socket round trip or more, so the window is as long as the host's (KVM's
+// halt polling); kdcom.dll spins on the UART the whole time it waits anyway.
+constexpr auto poll_before_sleep = std::chrono::microseconds(200);
 
 int fail(kdcom_guest& g, std::string why) {
     g.error = std::move(why);
@@ -159,21 +169,69 @@ int kdcom_guest_send_packet(kdcom_guest* g, uint16_t packet_type, const void* he
     pdu.packet_type = packet_type;
     pdu.header = {static_cast<const std::uint8_t*>(header), header ? header_length : std::size_t{0}};
     pdu.data = {static_cast<const std::uint8_t*>(data), data ? data_length : std::size_t{0}};
+    if (!g->carried) pdu.status = KDCOM_SHM_SEND_TAKES_PACKET;  // room to keep one
     shm::kd_pdu answer;
     if (call(*g, pdu, answer) != 0) return KDCOM_GUEST_ERROR;
     if (answer.operation != KDCOM_SHM_PDU_SENT) return fail(*g, "the host answered a send with something else");
-    return answer.status == KDCOM_SHM_SEND_ACKNOWLEDGED ? KDCOM_GUEST_SENT : KDCOM_GUEST_GAVE_UP;
+    if (answer.status & KDCOM_SHM_SENT_CARRIES_PACKET) {
+        if (g->carried) return fail(*g, "the host carried a packet the guest had no room for");
+        g->carried = true;
+        g->carried_type = answer.packet_type;
+        g->carried_body.assign(answer.header.begin(), answer.header.end());
+        g->carried_body.insert(g->carried_body.end(), answer.data.begin(), answer.data.end());
+    }
+    return (answer.status & KDCOM_SHM_SENT_RESULT_MASK) == KDCOM_SHM_SEND_ACKNOWLEDGED ? KDCOM_GUEST_SENT
+                                                                                       : KDCOM_GUEST_GAVE_UP;
 }
+
+namespace {
+
+// Hands the received packet's body to KdReceivePacket's buffers: the message header first, the
+// rest as data. The caller has checked that it fits.
+void split_into(std::span<const std::uint8_t> header_bytes, std::span<const std::uint8_t> data_bytes, void* header,
+                uint16_t* header_length, void* data, uint16_t* data_length) {
+    if (!header_bytes.empty()) std::memcpy(header, header_bytes.data(), header_bytes.size());
+    if (!data_bytes.empty()) std::memcpy(data, data_bytes.data(), data_bytes.size());
+    if (header_length) *header_length = static_cast<uint16_t>(header_bytes.size());
+    if (data_length) *data_length = static_cast<uint16_t>(data_bytes.size());
+}
+
+// KdReceivePacket served from the packet the host carried, exactly as the host would serve it:
+// true with `result` set if the call is done; false if it must go to the host (no packet kept, or
+// one of another type, which is dropped as kdcom.dll drops what the kernel is not waiting for).
+bool receive_carried(kdcom_guest& g, uint16_t packet_type, void* header, uint16_t header_capacity,
+                     uint16_t* header_length, void* data, uint16_t data_capacity, uint16_t* data_length, int& result) {
+    if (!g.carried || packet_type == static_cast<uint16_t>(wire::packet_type::poll_breakin)) return false;
+    g.carried = false;
+    if (g.carried_type != packet_type) return false;
+    ++g.receives_without_crossing;
+    const std::span<const std::uint8_t> body = g.carried_body;
+    if (body.size() > std::size_t{header_capacity} + data_capacity) {
+        result = KDCOM_GUEST_RESEND;  // never cut a packet to fit
+        return true;
+    }
+    const std::size_t in_header = std::min<std::size_t>(header_capacity, body.size());
+    split_into(body.first(in_header), body.subspan(in_header), header, header_length, data, data_length);
+    result = KDCOM_GUEST_RECEIVED;
+    return true;
+}
+
+}  // namespace
 
 int kdcom_guest_receive_packet(kdcom_guest* g, uint16_t packet_type, void* header, uint16_t header_capacity,
                                uint16_t* header_length, void* data, uint16_t data_capacity, uint16_t* data_length,
                                uint32_t timeout_ms) {
+    header_capacity = header ? header_capacity : 0;
+    data_capacity = data ? data_capacity : 0;
+    if (int result = 0; receive_carried(*g, packet_type, header, header_capacity, header_length, data, data_capacity,
+                                        data_length, result))
+        return result;
     shm::kd_pdu pdu;
     pdu.operation = KDCOM_SHM_PDU_RECEIVE;
     pdu.packet_type = packet_type;
     pdu.status = timeout_ms;
-    pdu.header_capacity = header ? header_capacity : 0;
-    pdu.data_capacity = data ? data_capacity : 0;
+    pdu.header_capacity = header_capacity;
+    pdu.data_capacity = data_capacity;
     shm::kd_pdu answer;
     if (call(*g, pdu, answer) != 0) return KDCOM_GUEST_ERROR;
     if (answer.operation != KDCOM_SHM_PDU_RECEIVED) return fail(*g, "the host answered a receive with something else");
@@ -182,16 +240,15 @@ int kdcom_guest_receive_packet(kdcom_guest* g, uint16_t packet_type, void* heade
     // The host never sends more than the buffers hold; check anyway, it is the guest's memory.
     if (answer.header.size() > pdu.header_capacity || answer.data.size() > pdu.data_capacity)
         return fail(*g, "the host sent more than the buffers hold");
-    if (!answer.header.empty()) std::memcpy(header, answer.header.data(), answer.header.size());
-    if (!answer.data.empty()) std::memcpy(data, answer.data.data(), answer.data.size());
-    if (header_length) *header_length = static_cast<uint16_t>(answer.header.size());
-    if (data_length) *data_length = static_cast<uint16_t>(answer.data.size());
+    split_into(answer.header, answer.data, header, header_length, data, data_length);
     return KDCOM_GUEST_RECEIVED;
 }
 
 const char* kdcom_guest_error(const kdcom_guest* g) { return g->error.c_str(); }
 
 uint64_t kdcom_guest_doorbells(const kdcom_guest* g) { return g->doorbells; }
+
+uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* g) { return g->receives_without_crossing; }
 
 void kdcom_guest_detach(kdcom_guest* g) { delete g; }
 

@@ -132,12 +132,16 @@ struct bridge_rig {
 
 TEST(Bridge, TheGuestsCallsBecomeKdcomPacketsWithOneCrossingEachWay) {
     bridge_rig rig;
-    // KdSendPacket(STATE_CHANGE64): completes once the debugger has acknowledged it.
+    // KdSendPacket(STATE_CHANGE64): completes once the debugger has acknowledged it. The guest
+    // could take a packet along, but the debugger has sent none: nothing comes.
     const bytes state_change = breakpoint_state_change();
-    const auto sent = rig.call(bridge_rig::send(packet_type::state_change64, state_change));
+    auto send_state_change = bridge_rig::send(packet_type::state_change64, state_change);
+    send_state_change.status = KDCOM_SHM_SEND_TAKES_PACKET;
+    const auto sent = rig.call(send_state_change);
     ASSERT_TRUE(sent);
     EXPECT_EQ(sent->operation, KDCOM_SHM_PDU_SENT);
     EXPECT_EQ(sent->status, KDCOM_SHM_SEND_ACKNOWLEDGED);
+    EXPECT_TRUE(sent->header.empty() && sent->data.empty());
     const auto at_debugger = rig.debugger_receive();
     ASSERT_TRUE(at_debugger);
     EXPECT_EQ(at_debugger->type, packet_type::state_change64);
@@ -166,6 +170,44 @@ TEST(Bridge, TheGuestsCallsBecomeKdcomPacketsWithOneCrossingEachWay) {
     EXPECT_EQ(s.guest_answers, 3u) << "one crossing each way per call";
     EXPECT_EQ(s.packets_to_debugger, 2u);
     EXPECT_EQ(s.packets_to_guest, 1u);
+}
+
+// The debugger answers the guest's packet at once, so its acknowledgement and its next request
+// reach the bridge in one read: a guest whose SEND can take a packet gets that request with SENT
+// and is spared a RECEIVE; one that cannot (a guest built before this existed) gets it from its
+// RECEIVE as always.
+TEST(Bridge, TheDebuggersNextRequestComesWithTheAnswerToASendThatCanTakeIt) {
+    for (const bool takes_packet : {true, false}) {
+        SCOPED_TRACE(takes_packet ? "the SEND takes a packet" : "the SEND takes none");
+        bridge_rig rig;
+        const bytes request = manipulate(kd::manipulate_api::read_physical_memory, 0x2000, 3944);
+        rig.debugger->async_receive([&](std::error_code ec, net::received_packet) {
+            if (!ec) rig.debugger->async_send(packet_type::state_manipulate, request, {}, [](std::error_code) {});
+        });
+        auto call = bridge_rig::send(packet_type::state_change64, breakpoint_state_change());
+        if (takes_packet) call.status = KDCOM_SHM_SEND_TAKES_PACKET;
+        const auto sent = rig.call(call);
+        ASSERT_TRUE(sent);
+        EXPECT_EQ(sent->operation, KDCOM_SHM_PDU_SENT);
+        EXPECT_TRUE(sent->header.empty()) << "a carried body travels whole as data";
+        const bytes carried(sent->data.begin(), sent->data.end());  // the next call reuses the buffer
+        const auto receive = rig.call(bridge_rig::receive(packet_type::state_manipulate, 200));
+        ASSERT_TRUE(receive);
+        if (takes_packet) {
+            EXPECT_EQ(sent->status, KDCOM_SHM_SEND_ACKNOWLEDGED | KDCOM_SHM_SENT_CARRIES_PACKET);
+            EXPECT_EQ(sent->packet_type, static_cast<std::uint16_t>(packet_type::state_manipulate));
+            EXPECT_TRUE(carried == request);
+            EXPECT_EQ(receive->status, KDCOM_SHM_RECEIVE_TIMEOUT) << "the carried packet is the guest's, not given twice";
+            EXPECT_EQ(rig.bridge->stats().packets_carried, 1u);
+        } else {
+            EXPECT_EQ(sent->status, KDCOM_SHM_SEND_ACKNOWLEDGED);
+            EXPECT_TRUE(carried.empty());
+            EXPECT_EQ(receive->status, KDCOM_SHM_RECEIVE_OK);
+            EXPECT_TRUE(bytes(receive->header.begin(), receive->header.end()) == request);
+            EXPECT_EQ(rig.bridge->stats().packets_carried, 0u);
+        }
+        EXPECT_EQ(rig.bridge->stats().packets_to_guest, 1u);
+    }
 }
 
 TEST(Bridge, OneCrossingEachWayPerCallWhateverTheDebuggerLinkLoses) {

@@ -4,6 +4,8 @@
 // goes away.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <deque>
 #include <thread>
 
 #include "kdcom/guest/kd_guest.h"
@@ -67,6 +69,138 @@ TEST(GuestLibrary, AGuestKernelTalksToTheDebuggerThroughTheBridge) {
     const auto s = rig.stats();
     EXPECT_EQ(s.guest_calls, s.guest_answers) << "one answer per call";
     EXPECT_EQ(s.guest_calls, 2u + 2 * rounds);
+    kdcom_guest_detach(g);
+}
+
+// A debugger on the bridge's thread that answers each packet from the guest at once, from its
+// receive handler, with the next packets of a script, so that its acknowledgement and the first of
+// them leave in one write (as a debugger that answers at once does).
+struct answering_debugger {
+    running_bridge& rig;
+    std::deque<std::vector<std::pair<packet_type, bytes>>> after_each;  // what to send after each guest packet
+    std::atomic<int> received{0};
+
+    void start() {
+        rig.on_io([this] { arm(); });
+    }
+    void arm() {
+        rig.debugger->async_receive([this](std::error_code ec, net::received_packet) {
+            if (ec) return;
+            ++received;
+            if (!after_each.empty()) {
+                for (const auto& [type, body] : after_each.front())
+                    rig.debugger->async_send(type, body, {}, [](std::error_code) {});
+                after_each.pop_front();
+            }
+            arm();
+        });
+    }
+};
+
+bytes reply_to(std::span<const std::uint8_t> request) {
+    kd::manipulate_header h = *kd::decode_manipulate(request);
+    h.return_status = 0;
+    bytes out(kd::manipulate_header_size);
+    kd::encode_manipulate(h, out);
+    return out;
+}
+
+TEST(GuestLibrary, AStoppedKernelServingADebuggerThatAnswersAtOnceCrossesOncePerRequest) {
+    running_bridge rig;
+    constexpr int rounds = 200;
+    answering_debugger debugger{rig, {}};
+    std::vector<bytes> requests;
+    for (int i = 0; i < rounds; ++i) {
+        requests.push_back(manipulate(kd::manipulate_api::read_physical_memory, 0x1000u * static_cast<unsigned>(i), 3944));
+        debugger.after_each.push_back({{packet_type::state_manipulate, requests.back()}});
+    }
+    debugger.start();
+    char error[256] = {};
+    kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
+    ASSERT_NE(g, nullptr) << error;
+    const bytes state_change = breakpoint_state_change();
+    ASSERT_EQ(kdcom_guest_send_packet(g, 7, state_change.data(), static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
+              KDCOM_GUEST_SENT)
+        << kdcom_guest_error(g);
+    std::uint8_t header[0x38];
+    std::vector<std::uint8_t> data(4000);
+    for (int i = 0; i < rounds; ++i) {
+        std::uint16_t header_length = 0, data_length = 0;
+        ASSERT_EQ(kdcom_guest_receive_packet(g, 2, header, sizeof header, &header_length, data.data(), 3944, &data_length, 5000),
+                  KDCOM_GUEST_RECEIVED)
+            << kdcom_guest_error(g);
+        ASSERT_TRUE(bytes(header, header + header_length) == requests[static_cast<std::size_t>(i)]) << i;
+        ASSERT_EQ(data_length, 0u);
+        const bytes reply = reply_to({header, header_length});
+        std::fill_n(data.begin(), 3944, static_cast<std::uint8_t>(i));
+        ASSERT_EQ(kdcom_guest_send_packet(g, 2, reply.data(), 0x38, data.data(), 3944), KDCOM_GUEST_SENT)
+            << kdcom_guest_error(g);
+    }
+    EXPECT_EQ(kdcom_guest_receives_without_crossing(g), static_cast<std::uint64_t>(rounds))
+        << "every request came with the answer to the send before it";
+    const auto s = rig.stats();
+    EXPECT_EQ(s.guest_calls, 1u + rounds) << "one crossing per request: the reply's SEND";
+    EXPECT_EQ(s.packets_carried, static_cast<std::uint64_t>(rounds));
+    EXPECT_EQ(debugger.received, 1 + rounds);
+    kdcom_guest_detach(g);
+}
+
+// A carried packet is served exactly as the host would serve it: to a receive of its type, too
+// large for the buffers is RESEND, of another type it is dropped, and a break-in poll leaves it.
+TEST(GuestLibrary, ACarriedPacketIsServedAsTheHostWouldServeIt) {
+    running_bridge rig;
+    const bytes first = manipulate(kd::manipulate_api::get_version);
+    const bytes second = manipulate(kd::manipulate_api::read_virtual_memory, 0x1000, 100);
+    const bytes write = manipulate(kd::manipulate_api::write_virtual_memory, 0x2000, 1000);
+    bytes write_with_data = write;
+    write_with_data.resize(write.size() + 1000, 0x5A);
+    const bytes third = manipulate(kd::manipulate_api::get_context);
+    answering_debugger debugger{rig, {}};
+    debugger.after_each = {
+        {{packet_type::state_manipulate, first}},                                  // after the state change
+        {{packet_type::debug_io, bytes(16, 0)}, {packet_type::state_manipulate, second}},  // after reply 1
+        {{packet_type::state_manipulate, write_with_data}},                        // after reply 2
+        {{packet_type::state_manipulate, third}},                                  // after the state change again
+    };
+    debugger.start();
+    char error[256] = {};
+    kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
+    ASSERT_NE(g, nullptr) << error;
+    std::uint8_t header[0x38];
+    std::uint8_t data[500];
+    std::uint16_t header_length = 0, data_length = 0;
+    const auto receive = [&](std::uint16_t type) {
+        return kdcom_guest_receive_packet(g, type, header, sizeof header, &header_length, data, sizeof data, &data_length, 5000);
+    };
+    const auto send = [&](std::uint16_t type, const bytes& body) {
+        return kdcom_guest_send_packet(g, type, body.data(), static_cast<std::uint16_t>(body.size()), nullptr, 0);
+    };
+    const bytes state_change = breakpoint_state_change();
+
+    ASSERT_EQ(send(7, state_change), KDCOM_GUEST_SENT) << kdcom_guest_error(g);
+    // A break-in poll goes to the host and leaves the carried request alone.
+    EXPECT_EQ(kdcom_guest_receive_packet(g, 8, nullptr, 0, nullptr, nullptr, 0, nullptr, 0), KDCOM_GUEST_TIMEOUT);
+    ASSERT_EQ(receive(2), KDCOM_GUEST_RECEIVED) << kdcom_guest_error(g);
+    EXPECT_TRUE(bytes(header, header + header_length) == first);
+    EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 1u);
+
+    // The DEBUG_IO packet comes along; the kernel waits for a manipulate, so it is dropped and the
+    // receive goes to the host, which has the next request by then or soon.
+    ASSERT_EQ(send(2, reply_to(first)), KDCOM_GUEST_SENT) << kdcom_guest_error(g);
+    ASSERT_EQ(receive(2), KDCOM_GUEST_RECEIVED) << kdcom_guest_error(g);
+    EXPECT_TRUE(bytes(header, header + header_length) == second);
+    EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 1u);
+
+    // 0x38 + 1000 bytes do not fit 0x38 + 500: RESEND, never a cut packet; the kernel reports its
+    // state again.
+    ASSERT_EQ(send(2, reply_to(second)), KDCOM_GUEST_SENT) << kdcom_guest_error(g);
+    EXPECT_EQ(receive(2), KDCOM_GUEST_RESEND);
+    EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 2u);
+    ASSERT_EQ(send(7, state_change), KDCOM_GUEST_SENT) << kdcom_guest_error(g);
+    ASSERT_EQ(receive(2), KDCOM_GUEST_RECEIVED) << kdcom_guest_error(g);
+    EXPECT_TRUE(bytes(header, header + header_length) == third);
+    EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 3u);
+    EXPECT_EQ(rig.stats().packets_carried, 4u);
     kdcom_guest_detach(g);
 }
 

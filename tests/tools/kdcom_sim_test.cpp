@@ -32,6 +32,29 @@ TEST(KdcomSim, TheFastPathServesTheDumpFromTheHost) {
         << "reads went through the fast path\n" << r.out;
 }
 
+// The number at the end of a summary row.
+long long summary_figure(const std::string& out, const std::string& row) {
+    const auto at = out.find(row);
+    if (at == std::string::npos) return -1;
+    return std::stoll(out.substr(at + row.size()));
+}
+
+TEST(KdcomSim, ThroughTheGuestEachReadCostsOneCrossingEachWay) {
+    // The simulated debugger asks for the next read as soon as a reply arrives, so the request
+    // leaves with the reply's acknowledgement and the bridge gives it to the kernel with the
+    // answer to its send: one call and one answer per read, not two of each. 4 MiB in 3944-byte
+    // reads is 1064 reads.
+    const auto r = run("--dump 4 --faults loss=0,corrupt=0,dup=0 --no-capture");
+    EXPECT_EQ(r.status, 0) << r.out;
+    const long long carried = summary_figure(r.out, "requests given with a send's answer");
+    const long long crossings = summary_figure(r.out, "guest crossings (calls + answers)");
+    EXPECT_GE(carried, 1064) << r.out;
+    // Besides the reads: the boot message, the state change, the version, the write and read-back,
+    // and the break-in polls of the running kernel (every 10 ms until the debugger breaks in).
+    EXPECT_GT(crossings, 2 * 1064) << r.out;
+    EXPECT_LT(crossings, 3 * 1064) << "about one call and one answer per read, where RECEIVE and SEND took four\n" << r.out;
+}
+
 TEST(KdcomSim, RunsOverEveryTransportAndThroughRepeatedWrites) {
     for (const char* transport : {"mem", "tcp", "fifo", "serial", "shm"}) {
         const auto r = run(std::string("--dump 1 --transport ") + transport + " --faults loss=0.01,dup=0.05 --no-capture");

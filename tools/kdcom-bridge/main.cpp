@@ -30,11 +30,11 @@ struct bridge_options {
 void print_statistics(bridge::bridge& b) {
     const auto s = b.stats();
     const auto& e = b.debugger_session().protocol().stats();
-    fmt::print("statistics: guest calls {}, answers {} (crossings {}); packets to the debugger {}, to the guest {}, "
-               "dropped {}; fast-path reads {}; retransmissions {}, resends asked {}, resets {}; bytes out {}, in {}; "
+    fmt::print("statistics: guest calls {}, answers {} (crossings {}); packets to the debugger {}, to the guest {} "
+               "({} with a send's answer), dropped {}; fast-path reads {}; retransmissions {}, resends asked {}, resets {}; bytes out {}, in {}; "
                "guests attached {}, dropped for errors {}\n",
                s.guest_calls, s.guest_answers, s.guest_calls + s.guest_answers, s.packets_to_debugger,
-               s.packets_to_guest, s.packets_dropped, s.fast_path_reads, e.retransmissions, e.resends_received,
+               s.packets_to_guest, s.packets_carried, s.packets_dropped, s.fast_path_reads, e.retransmissions, e.resends_received,
                e.resets_received, e.bytes_sent, e.bytes_received, s.guests_attached, s.guest_errors);
     std::fflush(stdout);
 }

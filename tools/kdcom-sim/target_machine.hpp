@@ -91,6 +91,7 @@ public:
     void print_summary() override {
         print_row("retransmissions by the bridge", std::to_string(bridge_retransmissions_));
         print_row("guest crossings (calls + answers)", std::to_string(stats_.guest_calls + stats_.guest_answers));
+        print_row("requests given with a send's answer", std::to_string(stats_.packets_carried));
         print_row("fast-path reads", std::to_string(stats_.fast_path_reads));
         if (kernel_) print_row("times the kernel stopped", std::to_string(kernel_->stats().breaks));  // a damaged byte can read as 'b'
     }

@@ -12,6 +12,8 @@
 //   when the debugger reset the link (the kernel then sends its state change again); a RECEIVE of
 //   KD_POLL_BREAKIN is answered at once: OK if a break-in is pending, else TIMEOUT;
 // - a packet larger than the guest's buffers is answered with RESEND rather than cut.
+// A guest that asks for it in its SEND gets the debugger's next packet along with SENT, when one
+// is waiting (layout.h): a stopped kernel then costs one crossing per request, not two.
 // Fast path: with `read_physical` set, DbgKdReadPhysicalMemoryApi requests are answered by the
 // host from guest memory without waking the guest.
 //
@@ -49,6 +51,7 @@ struct statistics {
     std::uint64_t guest_answers = 0;     // PDUs to the guest
     std::uint64_t packets_to_debugger = 0;
     std::uint64_t packets_to_guest = 0;
+    std::uint64_t packets_carried = 0;   // of those, handed over with the answer to a SEND (no RECEIVE needed)
     std::uint64_t packets_dropped = 0;   // of a type the guest was not waiting for
     std::uint64_t fast_path_reads = 0;
     std::uint64_t resends_to_guest = 0;  // RECEIVE answered with RESEND (link reset, packet too large)

@@ -1,6 +1,7 @@
 /* The guest side of the VMM bridge: KdSendPacket and KdReceivePacket over the shared-memory
- * mailbox (kdcom/shm/layout.h), one KD PDU and at most one doorbell signal per call, whatever the
- * debugger link does. For simulators, and the reference for anyone writing the real guest driver:
+ * mailbox (kdcom/shm/layout.h), at most one KD PDU and one doorbell signal per call, whatever the
+ * debugger link does (a KdReceivePacket served with the packet the host carried with the previous
+ * send's answer costs none). For simulators, and the reference for anyone writing the real guest driver:
  * between processes it attaches to a shm:// host; a driver replaces the attachment with its VM's
  * shared pages and trap and keeps the rest.
  *
@@ -48,6 +49,11 @@ const char* kdcom_guest_error(const kdcom_guest* guest);
 
 /* Doorbell signals this guest sent the host (a VMM: traps). */
 uint64_t kdcom_guest_doorbells(const kdcom_guest* guest);
+
+/* KdReceivePacket calls answered with the packet the host carried with the previous send's answer
+ * (layout.h), without a crossing: while the kernel is stopped, usually every request after the
+ * first. */
+uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* guest);
 
 void kdcom_guest_detach(kdcom_guest* guest);
 

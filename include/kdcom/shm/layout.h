@@ -71,8 +71,11 @@ struct kdcom_shm_message_header {
  * by header_length bytes of message header, then data_length bytes of message data (KdSendPacket's
  * MessageHeader and MessageData buffers); the message length is exactly the sum of the three.
  *
- *   KDCOM_SHM_PDU_SEND      guest -> host  packet_type, header and data to send.
- *   KDCOM_SHM_PDU_SENT      host -> guest  the send is done: status KDCOM_SHM_SEND_*.
+ *   KDCOM_SHM_PDU_SEND      guest -> host  packet_type, header and data to send; status holds flags
+ *                                          (KDCOM_SHM_SEND_TAKES_PACKET, others 0).
+ *   KDCOM_SHM_PDU_SENT      host -> guest  the send is done: status KDCOM_SHM_SEND_*, with
+ *                                          KDCOM_SHM_SENT_CARRIES_PACKET set when a packet from
+ *                                          the debugger comes along (below).
  *   KDCOM_SHM_PDU_RECEIVE   guest -> host  wait for a packet of packet_type; header_length and
  *                                          data_length are the sizes of the guest's buffers (no
  *                                          bytes follow); status is the timeout in milliseconds.
@@ -81,7 +84,16 @@ struct kdcom_shm_message_header {
  *   KDCOM_SHM_PDU_RECEIVED  host -> guest  status KDCOM_SHM_RECEIVE_*; with _OK, packet_type, header
  *                                          and data of the packet (at most the buffer sizes asked).
  *
- * `sequence` is chosen by the guest for each call and copied into its answer. */
+ * `sequence` is chosen by the guest for each call and copied into its answer.
+ *
+ * Carrying a packet with SENT (optional, saves a crossing per request while the kernel is stopped):
+ * a guest that sets KDCOM_SHM_SEND_TAKES_PACKET in a SEND's status may get, in the SENT answer,
+ * the debugger's next packet, which the host then no longer holds: status has
+ * KDCOM_SHM_SENT_CARRIES_PACKET set, packet_type is the carried packet's type, header_length is 0
+ * and the data is the whole packet body. The guest keeps it and gives it to its next
+ * KdReceivePacket exactly as the host would have: to a RECEIVE of that type (RESEND if it does not
+ * fit the buffers), dropped by a RECEIVE of another type (which then goes to the host); a poll for
+ * a break-in leaves it alone. A guest that never sets the flag never sees a carried packet. */
 #define KDCOM_SHM_PDU_SEND 1u
 #define KDCOM_SHM_PDU_SENT 2u
 #define KDCOM_SHM_PDU_RECEIVE 3u
@@ -89,6 +101,9 @@ struct kdcom_shm_message_header {
 
 #define KDCOM_SHM_SEND_ACKNOWLEDGED 0u /* the debugger acknowledged the packet */
 #define KDCOM_SHM_SEND_GAVE_UP 1u      /* a droppable packet whose retries ran out (no debugger) */
+#define KDCOM_SHM_SEND_TAKES_PACKET 1u   /* SEND flag: the guest can keep a packet carried by SENT */
+#define KDCOM_SHM_SENT_CARRIES_PACKET 0x100u /* SENT flag: the debugger's next packet comes along */
+#define KDCOM_SHM_SENT_RESULT_MASK 0xFFu /* SENT: the KDCOM_SHM_SEND_* result without flags */
 
 #define KDCOM_SHM_RECEIVE_OK 0u      /* KDP_PACKET_RECEIVED (for a break-in poll: one is pending) */
 #define KDCOM_SHM_RECEIVE_TIMEOUT 1u /* KDP_PACKET_TIMEOUT (for a break-in poll: none pending) */
