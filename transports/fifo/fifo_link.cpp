@@ -9,6 +9,8 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/write.hpp>
 
+#include "kdcom/net/asio_byte_stream.hpp"
+
 namespace kdcom::net {
 namespace {
 
@@ -24,6 +26,9 @@ public:
     void async_write(std::span<const std::uint8_t> bytes, io_handler handler) override {
         asio::async_write(out_, asio::buffer(bytes.data(), bytes.size()), std::move(handler));
     }
+    std::size_t write_now(std::span<const std::uint8_t> bytes) override {
+        return detail::write_at_once(out_, out_non_blocking_, bytes);
+    }
     void close() override {
         std::error_code ignored;
         in_.close(ignored);
@@ -34,6 +39,7 @@ public:
 private:
     asio::posix::stream_descriptor in_, out_;
     std::string description_;
+    bool out_non_blocking_ = false;
 };
 
 std::error_code last_error() { return {errno, std::generic_category()}; }

@@ -58,6 +58,20 @@ public:
         pump(started);
     }
 
+    // byte_stream::write_now: the chunks that fit in the ring now, behind nothing still queued.
+    std::size_t write_now(std::span<const std::uint8_t> data) {
+        if (tx_ || failed_ || closed_) return 0;
+        bool ring_peer = false;
+        std::size_t done = 0;
+        while (done < data.size()) {
+            const auto chunk = data.subspan(done, std::min<std::size_t>(region_.parameters().max_message, data.size() - done));
+            if (put(KDCOM_SHM_KDCOM_BYTES, chunk, ring_peer) != shm::ring_status::ok) break;  // async_write takes over
+            done += chunk.size();
+        }
+        signal_peer(ring_peer);
+        return done;
+    }
+
     void close() {
         if (closed_) return;
         closed_ = true;
@@ -146,15 +160,31 @@ private:
             bool ring_peer = false;
             if (rx_) pump_receive(ring_peer);
             if (tx_ && !failed_) pump_send(ring_peer);
-            if (ring_peer && ring_peer_) {
-                ring_peer_();
-                ++stats_.doorbells_rung;
-            }
+            signal_peer(ring_peer);
             if (failed_) fail(failed_);
             if (rx_ || tx_) idle();
         }
         if (from == woken && !delivery_posted_) deliver();
         else deliver_later();
+    }
+
+    void signal_peer(bool ring_peer) {
+        if (!ring_peer || !ring_peer_) return;
+        ring_peer_();
+        ++stats_.doorbells_rung;
+    }
+
+    // Appends one message to the outbound ring; on ok, notes whether the peer sleeps and needs
+    // its doorbell rung (a consumer that polls needs no signal: its mark is read after our head
+    // store).
+    shm::ring_status put(std::uint16_t kind, std::span<const std::uint8_t> chunk, bool& ring_peer) {
+        auto& out = region_.outbound();
+        const auto status = out.write(kind, chunk);
+        if (status != shm::ring_status::ok) return status;
+        ++stats_.messages_sent;
+        last_progress_ = std::chrono::steady_clock::now();
+        if (out.consumer_sleeping()) ring_peer = true;
+        return status;
     }
 
     // Reads one message from the inbound ring into `into`. Returns false if there is none.
@@ -217,12 +247,12 @@ private:
         bool first = op.whole_message && op.done == 0;  // a message may be empty; a byte chunk is not
         while (op.done < op.data.size() || first) {
             const auto chunk = op.data.subspan(op.done, std::min(max, op.data.size() - op.done));
-            auto status = out.write(op.kind, chunk);
+            auto status = put(op.kind, chunk, ring_peer);
             if (status == shm::ring_status::full) {
                 // Ask to be woken when the consumer makes room, then look again (layout.h).
                 out.mark_waiting(true);
                 marked_waiting_ = true;
-                status = out.write(op.kind, chunk);
+                status = put(op.kind, chunk, ring_peer);
                 if (status == shm::ring_status::full) {
                     ++stats_.waits_for_room;
                     watch_for_stall();
@@ -235,12 +265,8 @@ private:
                 return;
             }
             if (std::exchange(marked_waiting_, false)) out.mark_waiting(false);
-            ++stats_.messages_sent;
             op.done += chunk.size();
             first = false;
-            last_progress_ = std::chrono::steady_clock::now();
-            // A consumer that polls needs no signal (its mark is read after our head store).
-            if (out.consumer_sleeping()) ring_peer = true;
         }
         finish_send({});
     }
@@ -344,6 +370,7 @@ public:
     void async_write(std::span<const std::uint8_t> bytes, io_handler handler) override {
         channel_->send(KDCOM_SHM_KDCOM_BYTES, bytes, false, std::move(handler));
     }
+    std::size_t write_now(std::span<const std::uint8_t> bytes) override { return channel_->write_now(bytes); }
     void async_receive_message(std::span<std::uint8_t> buffer, message_handler handler) override {
         channel_->receive_message(buffer, std::move(handler));
     }

@@ -29,6 +29,15 @@ public:
     virtual void async_read_some(std::span<std::uint8_t> buffer, io_handler handler) = 0;
     // Writes all of `bytes` (which must stay valid until the handler runs).
     virtual void async_write(std::span<const std::uint8_t> bytes, io_handler handler) = 0;
+    // Writes what the stream can take at once, without waiting and with no handler to run later,
+    // and returns how many bytes it took: 0 when none fit now, when the stream failed (the next
+    // async_write reports why), or when it cannot write this way (the default). Not while an
+    // async_write is outstanding. A session tries it first and saves, when all is taken, the
+    // completion that async_write would post to the event loop.
+    virtual std::size_t write_now(std::span<const std::uint8_t> bytes) {
+        (void)bytes;
+        return 0;
+    }
     virtual void close() = 0;
     // Who is on the other end, for messages ("tcp 127.0.0.1:50000").
     virtual std::string describe() const = 0;

@@ -408,10 +408,17 @@ private:
 
     void start_write() {
         if (!stream_ || writing_ || write_queue_.empty()) return;
+        acks_held_until_.reset();
+        // Most writes fit at once: then no completion goes round the event loop.
+        const std::size_t taken = stream_->write_now(write_queue_);
+        if (taken == write_queue_.size()) {
+            write_queue_.clear();
+            return;
+        }
         writing_ = true;
         std::swap(write_queue_, writing_bytes_);
         write_queue_.clear();
-        acks_held_until_.reset();
+        writing_bytes_.erase(writing_bytes_.begin(), writing_bytes_.begin() + static_cast<std::ptrdiff_t>(taken));
         const auto generation = stream_generation_;
         stream_->async_write(writing_bytes_, [self = shared_from_this(), generation](std::error_code ec, std::size_t) {
             if (generation != self->stream_generation_) return;
