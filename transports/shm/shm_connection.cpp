@@ -182,7 +182,6 @@ private:
         const auto status = out.write(kind, chunk);
         if (status != shm::ring_status::ok) return status;
         ++stats_.messages_sent;
-        last_progress_ = std::chrono::steady_clock::now();
         if (out.consumer_sleeping()) ring_peer = true;
         return status;
     }
@@ -192,7 +191,6 @@ private:
         switch (region_.inbound().read(into, kind, length)) {
         case shm::ring_status::ok:
             ++stats_.messages_received;
-            last_progress_ = std::chrono::steady_clock::now();
             if (region_.inbound().producer_waiting()) ring_peer = true;  // it waits for the room we just made
             return true;
         case shm::ring_status::empty: return false;
@@ -276,21 +274,23 @@ private:
     // look once more (a message published before the mark was seen), and wait.
     void idle() {
         if (waiting_ || poll_posted_) return;
-        if (std::chrono::steady_clock::now() - last_progress_ < poll_window_) {
-            poll_posted_ = true;
-            asio::post(executor_, [self = shared_from_this()] {
-                self->poll_posted_ = false;
-                if (!self->closed_) self->pump(woken);
-            });
-            return;
+        // The window starts when a message last moved; the clock is read here only, not per message.
+        const auto now = std::chrono::steady_clock::now();
+        if (const auto moved = stats_.messages_sent + stats_.messages_received; moved != moved_when_looked_) {
+            moved_when_looked_ = moved;
+            poll_until_ = now + poll_window_;
         }
-        region_.inbound().mark_sleeping(true);
-        if (region_.inbound().maybe_readable()) {
+        if (now >= poll_until_) {
+            region_.inbound().mark_sleeping(true);
+            if (!region_.inbound().maybe_readable()) return wait_for_doorbell();
+            // A message came just as this side was going to sleep: look at it instead.
             region_.inbound().mark_sleeping(false);
-            last_progress_ = std::chrono::steady_clock::now();  // poll again rather than sleep
-            return idle();
         }
-        wait_for_doorbell();
+        poll_posted_ = true;
+        asio::post(executor_, [self = shared_from_this()] {
+            self->poll_posted_ = false;
+            if (!self->closed_) self->pump(woken);
+        });
     }
 
     // Reading the eventfd (rather than waiting for it to become readable) lets Asio try the read
@@ -344,7 +344,8 @@ private:
     asio::steady_timer stall_timer_;
     std::chrono::steady_clock::duration stall_timeout_;
     std::chrono::steady_clock::duration poll_window_;
-    std::chrono::steady_clock::time_point last_progress_{};
+    std::chrono::steady_clock::time_point poll_until_{};  // poll rather than sleep until then
+    std::uint64_t moved_when_looked_ = 0;                   // messages moved when idle() last looked
     std::function<void()> on_close_;
 
     std::optional<receive_op> rx_, rx_done_;  // in progress; finished, handler not yet run
