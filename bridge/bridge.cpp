@@ -109,6 +109,7 @@ private:
         ++epoch_;
         receive_.reset();
         receive_timer_.cancel();
+        reset_unreported_ = false;  // the next guest reports its state when it breaks
         outbox_.clear();
         writing_ = false;
         if (guest_send_in_flight_) session_->cancel_send();  // nobody waits for it any more
@@ -139,10 +140,13 @@ private:
             const shm::kd_pdu sent_answer = status_answer(KDCOM_SHM_PDU_SENT, call.packet_type, call.sequence, 0);
             const bool takes_packet = (call.status & KDCOM_SHM_SEND_TAKES_PACKET) != 0;
             session_->async_send(type, call.header, call.data,
-                                 [self = shared_from_this(), epoch = epoch_, sent_answer, takes_packet](std::error_code ec) {
+                                 [self = shared_from_this(), epoch = epoch_, sent_answer, takes_packet, type](std::error_code ec) {
                                      if (self->closed_ || epoch != self->epoch_ || ec == asio::error::operation_aborted)
                                          return;
                                      if (!ec) ++self->stats_.packets_to_debugger;
+                                     // The debugger now knows the kernel's state: a reset before
+                                     // this needs no state change again.
+                                     if (!ec && type == wire::packet_type::state_change64) self->reset_unreported_ = false;
                                      shm::kd_pdu sent = sent_answer;
                                      sent.status = ec ? KDCOM_SHM_SEND_GAVE_UP : KDCOM_SHM_SEND_ACKNOWLEDGED;
                                      if (!takes_packet) return self->finish_send(sent, false);
@@ -164,6 +168,10 @@ private:
             }
             if (receive_) return errc::shm_malformed_pdu;  // KdReceivePacket is not re-entrant
             receive_ = pending_receive{call.packet_type, call.sequence, call.header_capacity, call.data_capacity};
+            if (std::exchange(reset_unreported_, false)) {
+                finish_receive(KDCOM_SHM_RECEIVE_RESEND);
+                return {};
+            }
             try_deliver();
             if (receive_) {
                 receive_timer_.expires_after(std::chrono::milliseconds(call.status));
@@ -294,9 +302,12 @@ private:
         case what::endpoint_event:
             if (n.event && std::holds_alternative<events::peer_reset>(*n.event)) {
                 // A new conversation: what the old one asked is void, and the kernel must send
-                // its state change again.
+                // its state change again. A kernel between calls learns it from its next receive,
+                // as kdcom.dll's would find the RESET waiting on the line, unless it reports its
+                // state first (a break, or a send that was in flight and went to the new debugger).
                 inbox_.clear();
                 if (receive_) finish_receive(KDCOM_SHM_RECEIVE_RESEND);
+                else reset_unreported_ = true;
                 receive_from_debugger();
             }
             break;
@@ -316,6 +327,7 @@ private:
     std::optional<pending_receive> receive_;
     asio::steady_timer receive_timer_, retry_timer_;
     bool writing_ = false, receiving_ = false, closed_ = false, guest_send_in_flight_ = false;
+    bool reset_unreported_ = false;  // the debugger reset the link while the guest was not receiving
     statistics stats_;
     notice_function notice_;
 };

@@ -277,6 +277,39 @@ TEST(Bridge, AnAcknowledgementWaitsForTheGuestsAnswerUpToTheAckDelay) {
         << "with no delay, the acknowledgement and the answer are two reads";
 }
 
+// kdcom.dll would find a debugger's RESET waiting on the line at its next KdReceivePacket and
+// return RESEND, so the kernel reports its state to the new debugger. The bridge answers the
+// handshake itself at once; a guest that was between calls then learns it from its next receive,
+// unless it reported its state in the meantime.
+TEST(Bridge, AResetWhileTheGuestIsBetweenCallsIsToldToItsNextReceive) {
+    bridge_rig rig;
+    const auto resets_seen = [&] { return rig.bridge->debugger_session().protocol().stats().resets_received; };
+    ASSERT_TRUE(rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change())));
+    ASSERT_TRUE(rig.debugger_receive());
+
+    // The debugger starts over while the kernel works on something (no receive pending).
+    const auto before = resets_seen();
+    rig.debugger->start_reset();
+    ASSERT_TRUE(rig.run_until([&] { return resets_seen() > before; }));
+    auto r = rig.call(bridge_rig::receive(packet_type::state_manipulate, 1000));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, KDCOM_SHM_RECEIVE_RESEND) << "send the state change again";
+    r = rig.call(bridge_rig::receive(packet_type::state_manipulate, 100));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, KDCOM_SHM_RECEIVE_TIMEOUT) << "told once";
+
+    // A reset followed by a state change anyway (the kernel broke in): nothing more to tell.
+    const auto again = resets_seen();
+    rig.debugger->start_reset();
+    ASSERT_TRUE(rig.run_until([&] { return resets_seen() > again; }));
+    ASSERT_EQ(rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change()))->status,
+              KDCOM_SHM_SEND_ACKNOWLEDGED);
+    r = rig.call(bridge_rig::receive(packet_type::state_manipulate, 100));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, KDCOM_SHM_RECEIVE_TIMEOUT) << "the new debugger has the state already";
+    EXPECT_EQ(rig.bridge->stats().resends_to_guest, 1u);
+}
+
 TEST(Bridge, PollingForBreakInAnswersAtOnce) {
     bridge_rig rig;
     ASSERT_TRUE(rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change())));
@@ -293,8 +326,17 @@ TEST(Bridge, PollingForBreakInAnswersAtOnce) {
     EXPECT_EQ(poll->status, KDCOM_SHM_RECEIVE_TIMEOUT) << "taken once";
 }
 
+// The kernel reports its state first, as a stopped kernel has (before that, its first receive
+// would be told of the debugger's reset handshake).
+void report_state(bridge_rig& rig) {
+    ASSERT_EQ(rig.call(bridge_rig::send(packet_type::state_change64, breakpoint_state_change()))->status,
+              KDCOM_SHM_SEND_ACKNOWLEDGED);
+    ASSERT_TRUE(rig.debugger_receive());
+}
+
 TEST(Bridge, AReceiveTimesOutAndPacketsOfOtherTypesAreDropped) {
     bridge_rig rig;
+    report_state(rig);
     const auto start = std::chrono::steady_clock::now();
     auto r = rig.call(bridge_rig::receive(packet_type::state_manipulate, 100));
     ASSERT_TRUE(r);
@@ -313,6 +355,7 @@ TEST(Bridge, AReceiveTimesOutAndPacketsOfOtherTypesAreDropped) {
 
 TEST(Bridge, APacketLargerThanTheGuestsBuffersIsAnsweredWithResend) {
     bridge_rig rig;
+    report_state(rig);
     rig.debugger->async_send(packet_type::state_manipulate, manipulate(kd::manipulate_api::write_virtual_memory),
                              bytes(1000, 1), [](std::error_code) {});
     const auto r = rig.call(bridge_rig::receive(packet_type::state_manipulate, 5000, 0x38, 500));

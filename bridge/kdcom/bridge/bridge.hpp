@@ -9,7 +9,9 @@
 //   prints, symbol loads, .kdfiles), when the retries ran out with no debugger (status GAVE_UP);
 // - RECEIVE of a packet type completes with the next packet of that type (packets of other types
 //   are dropped, as kdcom.dll does), with TIMEOUT when the guest's timeout passes, or with RESEND
-//   when the debugger reset the link (the kernel then sends its state change again); a RECEIVE of
+//   when the debugger reset the link (the kernel then sends its state change again; a reset while
+//   the guest was between calls goes to its next RECEIVE, unless a state change went out since,
+//   as kdcom.dll would find the RESET waiting on the line); a RECEIVE of
 //   KD_POLL_BREAKIN is answered at once: OK if a break-in is pending, else TIMEOUT;
 // - a packet larger than the guest's buffers is answered with RESEND rather than cut.
 // A guest that asks for it in its SEND gets the debugger's next packet along with SENT, when one
