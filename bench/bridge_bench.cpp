@@ -1,8 +1,8 @@
 // The bulk-dump benchmark: a debugger reads 1 GiB of guest physical memory in 3944-byte reads (the
-// most one KD packet carries) through the full path (debugger session, a Unix or TCP socket,
-// bridge, shared memory, the fake kernel on its own thread), with and without the fast path that
-// answers reads from guest memory on the host. The baselines do the same exchange over the same
-// kind of socket with no framing and no acknowledgements: a 56-byte request, a 4000-byte answer
+// most one KD packet carries) through the full path (debugger session, a Unix or TCP socket or
+// shared memory, bridge, shared memory, the fake kernel on its own thread), with and without the
+// fast path that answers reads from guest memory on the host. The baselines do the same exchange
+// over the same kind of link with no framing and no acknowledgements: a 56-byte request, a 4000-byte answer
 // copied from the same memory image, both ends on one io_context thread as the debugger and the
 // bridge are.
 //   build/bench/bridge_bench                       (1 GiB per dump)
@@ -140,6 +140,28 @@ void run_dump(benchmark::State& state, net::pair_kind kind, bool fast_path) {
     state.counters["guest_calls_per_read"] = static_cast<double>(rig.bridge->stats().guest_calls) / reads;
 }
 
+// Reading and writing whole buffers, on an Asio socket or on a kdcom byte stream (shared memory).
+template <class Socket, class Handler>
+void read_exactly(Socket& s, std::span<std::uint8_t> into, Handler h) {
+    asio::async_read(s, asio::buffer(into.data(), into.size()), std::move(h));
+}
+template <class Socket, class Handler>
+void write_all(Socket& s, std::span<const std::uint8_t> data, Handler h) {
+    asio::async_write(s, asio::buffer(data.data(), data.size()), std::move(h));
+}
+using stream_ptr = std::unique_ptr<net::byte_stream>;
+template <class Handler>
+void read_exactly(stream_ptr& s, std::span<std::uint8_t> into, Handler h, std::size_t done = 0) {
+    s->async_read_some(into.subspan(done), [&s, into, h, done](std::error_code ec, std::size_t n) mutable {
+        if (ec || done + n == into.size()) return h(ec, done + n);
+        read_exactly(s, into, std::move(h), done + n);
+    });
+}
+template <class Handler>
+void write_all(stream_ptr& s, std::span<const std::uint8_t> data, Handler h) {
+    s->async_write(data, std::move(h));
+}
+
 // The same exchange with nothing of KDCOM, on the same kind of socket and event loop as the
 // session path (both ends on one io_context thread): the debugger's end writes a 56-byte request
 // and reads the answer; the other end reads the request and answers with the 56 bytes and the
@@ -155,16 +177,15 @@ struct raw_exchange {
     raw_exchange(Socket c, Socket s) : client(std::move(c)), server(std::move(s)) {}
 
     void serve() {
-        asio::async_read(server, asio::buffer(received), [this](std::error_code ec, std::size_t) {
+        read_exactly(server, std::span(received), [this](std::error_code ec, std::size_t) {
             if (ec) return;
             const auto h = kd::decode_manipulate(received);
             std::copy(std::begin(received), std::end(received), answer.begin());
             const std::size_t n = memory.read(h->memory.address, std::span(answer).subspan(kd::manipulate_header_size,
                                                                                             h->memory.transfer_count));
-            asio::async_write(server, asio::buffer(answer.data(), kd::manipulate_header_size + n),
-                              [this](std::error_code e, std::size_t) {
-                                  if (!e) serve();
-                              });
+            write_all(server, std::span(answer).first(kd::manipulate_header_size + n), [this](std::error_code e, std::size_t) {
+                if (!e) serve();
+            });
         });
     }
 
@@ -174,14 +195,13 @@ struct raw_exchange {
         h.api = kd::manipulate_api::read_physical_memory;
         h.memory = {at, static_cast<std::uint32_t>(std::min<std::uint64_t>(read_size, end - at)), 0};
         kd::encode_manipulate(h, request);
-        asio::async_write(client, asio::buffer(request), [this, at, n = h.memory.transfer_count](std::error_code ec, std::size_t) {
+        write_all(client, std::span<const std::uint8_t>(request), [this, at, n = h.memory.transfer_count](std::error_code ec, std::size_t) {
             if (ec) return;
-            asio::async_read(client, asio::buffer(reply.data(), kd::manipulate_header_size + n),
-                             [this, at](std::error_code e, std::size_t got) {
-                                 if (e) return;
-                                 total += got - kd::manipulate_header_size;
-                                 ask(at + read_size);
-                             });
+            read_exactly(client, std::span(reply).first(kd::manipulate_header_size + n), [this, at](std::error_code e, std::size_t got) {
+                if (e) return;
+                total += got - kd::manipulate_header_size;
+                ask(at + read_size);
+            });
         });
     }
 };
@@ -220,10 +240,29 @@ void BM_RawExchangeTcp(benchmark::State& state) {
     run_raw_exchange(state, io, std::move(client), std::move(server));
 }
 
+// Over the shared-memory transport's byte streams (the same rings, polling and doorbells as the
+// debugger's link in BM_DumpShm*).
+void BM_RawExchangeShm(benchmark::State& state) {
+    asio::io_context io;
+    std::error_code ec;
+    auto links = net::link_pair::make(io.get_executor(), net::pair_kind::shm, ec);
+    stream_ptr client, server;
+    links->debugger->async_open([&](std::error_code, stream_ptr s) { client = std::move(s); });
+    links->target->async_open([&](std::error_code, stream_ptr s) { server = std::move(s); });
+    while (!(client && server) && io.run_one()) {
+    }
+    if (!client || !server) return state.SkipWithError("no shared-memory streams");
+    run_raw_exchange(state, io, std::move(client), std::move(server));
+}
+
 void BM_DumpUnixThroughGuest(benchmark::State& state) { run_dump(state, net::pair_kind::unix_socket, false); }
 void BM_DumpUnixFastPath(benchmark::State& state) { run_dump(state, net::pair_kind::unix_socket, true); }
 void BM_DumpTcpThroughGuest(benchmark::State& state) { run_dump(state, net::pair_kind::tcp, false); }
 void BM_DumpTcpFastPath(benchmark::State& state) { run_dump(state, net::pair_kind::tcp, true); }
+// The debugger over shared memory too (a debugger in another VM, or a stub in the VMM itself):
+// what the protocol and the bridge do when the link costs no system calls.
+void BM_DumpShmThroughGuest(benchmark::State& state) { run_dump(state, net::pair_kind::shm, false); }
+void BM_DumpShmFastPath(benchmark::State& state) { run_dump(state, net::pair_kind::shm, true); }
 
 // One dump per measurement: a gigabyte is long enough to time on its own.
 #define KDCOM_DUMP_BENCHMARK(f) BENCHMARK(f)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1)
@@ -233,6 +272,9 @@ KDCOM_DUMP_BENCHMARK(BM_DumpUnixFastPath);
 KDCOM_DUMP_BENCHMARK(BM_RawExchangeTcp);
 KDCOM_DUMP_BENCHMARK(BM_DumpTcpThroughGuest);
 KDCOM_DUMP_BENCHMARK(BM_DumpTcpFastPath);
+KDCOM_DUMP_BENCHMARK(BM_RawExchangeShm);
+KDCOM_DUMP_BENCHMARK(BM_DumpShmThroughGuest);
+KDCOM_DUMP_BENCHMARK(BM_DumpShmFastPath);
 
 }  // namespace
 
@@ -245,7 +287,9 @@ int main(int argc, char** argv) {
         {"BM_DumpUnixThroughGuest/iterations:1/real_time", "BM_RawExchangeUnix/iterations:1/real_time"},
         {"BM_DumpUnixFastPath/iterations:1/real_time", "BM_RawExchangeUnix/iterations:1/real_time"},
         {"BM_DumpTcpThroughGuest/iterations:1/real_time", "BM_RawExchangeTcp/iterations:1/real_time"},
-        {"BM_DumpTcpFastPath/iterations:1/real_time", "BM_RawExchangeTcp/iterations:1/real_time"}});
+        {"BM_DumpTcpFastPath/iterations:1/real_time", "BM_RawExchangeTcp/iterations:1/real_time"},
+        {"BM_DumpShmThroughGuest/iterations:1/real_time", "BM_RawExchangeShm/iterations:1/real_time"},
+        {"BM_DumpShmFastPath/iterations:1/real_time", "BM_RawExchangeShm/iterations:1/real_time"}});
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();
     return 0;

@@ -184,7 +184,8 @@ TEST(Bridge, TheDebuggersNextRequestComesWithTheAnswerToASendThatCanTakeIt) {
         rig.debugger->async_receive([&](std::error_code ec, net::received_packet) {
             if (!ec) rig.debugger->async_send(packet_type::state_manipulate, request, {}, [](std::error_code) {});
         });
-        auto call = bridge_rig::send(packet_type::state_change64, breakpoint_state_change());
+        const bytes state_change = breakpoint_state_change();
+        auto call = bridge_rig::send(packet_type::state_change64, state_change);
         if (takes_packet) call.status = KDCOM_SHM_SEND_TAKES_PACKET;
         const auto sent = rig.call(call);
         ASSERT_TRUE(sent);
