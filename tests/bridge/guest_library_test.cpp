@@ -105,6 +105,25 @@ bytes reply_to(std::span<const std::uint8_t> request) {
     return out;
 }
 
+// A guest attached to the rig's bridge that reported a breakpoint, as a kernel that stops does;
+// nullptr (and a failure) if it could not.
+kdcom_guest* attach_and_stop(running_bridge& rig) {
+    char error[256] = {};
+    kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
+    if (!g) {
+        ADD_FAILURE() << error;
+        return nullptr;
+    }
+    const bytes state_change = breakpoint_state_change();
+    if (kdcom_guest_send_packet(g, 7, state_change.data(), static_cast<std::uint16_t>(state_change.size()), nullptr, 0) !=
+        KDCOM_GUEST_SENT) {
+        ADD_FAILURE() << kdcom_guest_error(g);
+        kdcom_guest_detach(g);
+        return nullptr;
+    }
+    return g;
+}
+
 TEST(GuestLibrary, AStoppedKernelServingADebuggerThatAnswersAtOnceCrossesOncePerRequest) {
     running_bridge rig;
     constexpr int rounds = 200;
@@ -115,13 +134,8 @@ TEST(GuestLibrary, AStoppedKernelServingADebuggerThatAnswersAtOnceCrossesOncePer
         debugger.after_each.push_back({{packet_type::state_manipulate, requests.back()}});
     }
     debugger.start();
-    char error[256] = {};
-    kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
-    ASSERT_NE(g, nullptr) << error;
-    const bytes state_change = breakpoint_state_change();
-    ASSERT_EQ(kdcom_guest_send_packet(g, 7, state_change.data(), static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
-              KDCOM_GUEST_SENT)
-        << kdcom_guest_error(g);
+    kdcom_guest* g = attach_and_stop(rig);
+    ASSERT_NE(g, nullptr);
     std::uint8_t header[0x38];
     std::vector<std::uint8_t> data(4000);
     for (int i = 0; i < rounds; ++i) {
