@@ -18,6 +18,7 @@ constexpr std::uint32_t status_success = 0;
 constexpr std::uint32_t status_unsuccessful = 0xC0000001;
 constexpr std::uint32_t status_breakpoint = 0x80000003;
 constexpr std::uint16_t max_data = static_cast<std::uint16_t>(wire::default_max_body - kd::manipulate_header_size);
+static_assert(max_data <= fake_kernel::max_reply_data);
 
 std::uint16_t as_type(wire::packet_type t) { return static_cast<std::uint16_t>(t); }
 
@@ -88,7 +89,9 @@ bool fake_kernel::serve(std::span<const std::uint8_t> header, std::span<const st
     ++stats_.requests;
     kd::manipulate_header reply = *request;
     reply.return_status = status_success;
-    std::vector<std::uint8_t> reply_data;
+    // The reply's data: a view into reply_buffer_ (kept between requests: a dump makes one reply
+    // per 3944 bytes, and a fresh zeroed vector each time showed up in its profile) or context_.
+    std::span<const std::uint8_t> reply_data;
     const auto physical = [&](std::uint64_t address, bool is_virtual) {
         return is_virtual ? address - options_.kern_base : address;  // wraps far away if below kern_base
     };
@@ -101,10 +104,10 @@ bool fake_kernel::serve(std::span<const std::uint8_t> header, std::span<const st
         break;
     case kd::manipulate_api::read_virtual_memory:
     case kd::manipulate_api::read_physical_memory: {
-        reply_data.resize(std::min<std::size_t>(request->memory.transfer_count, max_data));
+        const auto into = std::span(reply_buffer_).first(std::min<std::size_t>(request->memory.transfer_count, max_data));
         const std::size_t n = memory_.read(
-            physical(request->memory.address, request->api == kd::manipulate_api::read_virtual_memory), reply_data);
-        reply_data.resize(n);
+            physical(request->memory.address, request->api == kd::manipulate_api::read_virtual_memory), into);
+        reply_data = into.first(n);
         reply.memory.actual_bytes = static_cast<std::uint32_t>(n);
         if (n == 0 && request->memory.transfer_count > 0) reply.return_status = status_unsuccessful;
         stats_.bytes_read += n;
@@ -120,7 +123,7 @@ bool fake_kernel::serve(std::span<const std::uint8_t> header, std::span<const st
         stats_.bytes_written += n;
         break;
     }
-    case kd::manipulate_api::get_context: reply_data = context_; break;
+    case kd::manipulate_api::get_context: reply_data = context_; break;  // context_ outlives the send
     case kd::manipulate_api::set_context:
         std::copy_n(data.begin(), std::min(data.size(), context_.size()), context_.begin());
         break;

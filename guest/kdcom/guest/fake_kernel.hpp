@@ -38,7 +38,7 @@ class fake_kernel {
 public:
     // `guest` and `memory` must outlive the kernel.
     fake_kernel(kdcom_guest* guest, memory_image& memory, fake_kernel_options options = {})
-        : guest_(guest), memory_(memory), options_(options), context_(context_size, 0) {}
+        : guest_(guest), memory_(memory), options_(options), context_(context_size, 0), reply_buffer_(max_reply_data) {}
 
     // Runs until `stop` is set (true) or the host goes away (false, see error()).
     bool run(const std::atomic<bool>& stop);
@@ -53,6 +53,7 @@ public:
     const std::string& error() const noexcept { return error_; }
 
     static constexpr std::size_t context_size = 0x4D0;  // sizeof(CONTEXT) on x64
+    static constexpr std::size_t max_reply_data = 4096;  // at least what one KD packet carries after its header
 
 private:
     bool report_breakpoint();
@@ -63,6 +64,7 @@ private:
     memory_image& memory_;
     fake_kernel_options options_;
     std::vector<std::uint8_t> context_;
+    std::vector<std::uint8_t> reply_buffer_;  // a read's reply data, reused from one request to the next
     fake_kernel_stats stats_;
     std::string error_;
 };
