@@ -503,13 +503,8 @@ private:
     }
 
     void complete(finished_operation f, bool run_here) {
-        if (f.receive) {
-            if (run_here) f.receive.dispatch(f.ec, std::move(f.packet));
-            else f.receive.post(f.ec, std::move(f.packet));
-        } else {
-            if (run_here) f.send.dispatch(f.ec);
-            else f.send.post(f.ec);
-        }
+        if (f.receive) f.receive.complete(run_here, f.ec, std::move(f.packet));
+        else f.send.complete(run_here, f.ec);
     }
 
     void drain_events() {

@@ -1,9 +1,9 @@
 // A move-only, type-erased Asio completion handler for one signature. Asio 1.22 (Debian 12) has no
 // any_completion_handler; this keeps what matters from it: the handler may be move-only (as
 // use_awaitable's is), it runs on its own associated executor, and that executor is kept busy
-// (a work guard) until it has run. post() always defers the call; dispatch() runs the handler at
-// once when the caller is already on the handler's executor (for completions that do not happen
-// inside the call that started the operation, as Asio's own operations do).
+// (a work guard) until it has run. post() always defers the call; complete(true, ...) runs the
+// handler at once when the caller is already on the handler's executor (for completions that do
+// not happen inside the call that started the operation, as Asio's own operations do).
 #pragma once
 
 #include <memory>
@@ -33,16 +33,13 @@ public:
     explicit operator bool() const noexcept { return impl_ != nullptr; }
 
     // Posts the handler with `args` to its executor. The erased_handler is empty afterwards.
-    void post(Args... args) {
-        auto impl = std::move(impl_);
-        impl->complete(false, std::move(args)...);
-    }
+    void post(Args... args) { complete(false, std::move(args)...); }
 
-    // Runs the handler with `args` now if this thread is in its executor, else posts it. The
-    // erased_handler is empty afterwards.
-    void dispatch(Args... args) {
+    // With `may_run_here`, runs the handler with `args` now if this thread is in its executor
+    // (asio::dispatch); otherwise, or without it, posts it. The erased_handler is empty afterwards.
+    void complete(bool may_run_here, Args... args) {
         auto impl = std::move(impl_);
-        impl->complete(true, std::move(args)...);
+        impl->complete(may_run_here, std::move(args)...);
     }
 
 private:
