@@ -10,6 +10,7 @@
 // No allocation; no waiting (the doorbell is the transport's business).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -139,34 +140,43 @@ private:
         std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(p)).store(v, std::memory_order_relaxed);
     }
 
-    // Writes `bytes` from `offset` (a multiple of 8), padding the last word with zeros. Whole
-    // words go through fixed-size copies (plain moves); only a last partial word does not.
+    // Writes `bytes` from `offset` (a multiple of 8), padding the last word with zeros. The words
+    // before the end of the ring and those after it wraps are two plain loops (no index masking in
+    // them, so they run at a word per cycle); only a last partial word is copied differently.
     void copy_in(std::uint32_t offset, std::span<const std::uint8_t> bytes) noexcept {
         const std::size_t whole = bytes.size() / 8;
+        const std::size_t before_end = std::min<std::size_t>(whole, (size_ - offset) / 8);
         const std::uint8_t* from = bytes.data();
-        for (std::size_t i = 0; i < whole; ++i, from += 8) {
-            std::uint64_t word;
-            std::memcpy(&word, from, 8);
-            store_word(data_ + offset, word);
-            offset = (offset + 8) & (size_ - 1);
-        }
+        store_words(data_ + offset, from, before_end);
+        store_words(data_, from + before_end * 8, whole - before_end);
         if (const std::size_t rest = bytes.size() % 8) {
             std::uint64_t word = 0;
-            std::memcpy(&word, from, rest);
-            store_word(data_ + offset, word);
+            std::memcpy(&word, from + whole * 8, rest);
+            store_word(data_ + ((offset + whole * 8) & (size_ - 1)), word);
         }
     }
     void copy_out(std::uint32_t offset, std::span<std::uint8_t> out) noexcept {
         const std::size_t whole = out.size() / 8;
+        const std::size_t before_end = std::min<std::size_t>(whole, (size_ - offset) / 8);
         std::uint8_t* to = out.data();
-        for (std::size_t i = 0; i < whole; ++i, to += 8) {
-            const std::uint64_t word = load_word(data_ + offset);
-            std::memcpy(to, &word, 8);
-            offset = (offset + 8) & (size_ - 1);
-        }
+        load_words(to, data_ + offset, before_end);
+        load_words(to + before_end * 8, data_, whole - before_end);
         if (const std::size_t rest = out.size() % 8) {
-            const std::uint64_t word = load_word(data_ + offset);
-            std::memcpy(to, &word, rest);
+            const std::uint64_t word = load_word(data_ + ((offset + whole * 8) & (size_ - 1)));
+            std::memcpy(to + whole * 8, &word, rest);
+        }
+    }
+    static void store_words(std::uint8_t* to, const std::uint8_t* from, std::size_t words) noexcept {
+        for (std::size_t i = 0; i < words; ++i) {
+            std::uint64_t word;
+            std::memcpy(&word, from + i * 8, 8);
+            store_word(to + i * 8, word);
+        }
+    }
+    static void load_words(std::uint8_t* to, const std::uint8_t* from, std::size_t words) noexcept {
+        for (std::size_t i = 0; i < words; ++i) {
+            const std::uint64_t word = load_word(from + i * 8);
+            std::memcpy(to + i * 8, &word, 8);
         }
     }
 
