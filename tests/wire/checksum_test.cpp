@@ -1,6 +1,7 @@
 // The checksum is the plain 32-bit sum of the body bytes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -33,6 +34,30 @@ TEST(Checksum, MatchesANaiveSumForEveryLengthAndAlignment) {
             ASSERT_EQ(checksum(body), naive) << "start " << start << " length " << length;
         }
     }
+}
+
+// The encoder's one-pass form: the same sum, the bytes copied exactly, nothing written past them.
+TEST(Checksum, CopyAndChecksumCopiesAndSumsForEveryLengthAndAlignment) {
+    std::mt19937 rng(11);
+    std::vector<std::uint8_t> source(300);
+    for (auto& b : source) b = static_cast<std::uint8_t>(rng());
+    for (std::size_t start = 0; start < 9; ++start) {
+        for (std::size_t length = 0; start + length <= source.size(); ++length) {
+            const std::span<const std::uint8_t> from(source.data() + start, length);
+            std::vector<std::uint8_t> to(length + 1 + start % 4, 0xEE);
+            const std::uint32_t sum = kdcom::wire::copy_and_checksum(to, from);
+            ASSERT_EQ(sum, std::accumulate(from.begin(), from.end(), 0u)) << "start " << start << " length " << length;
+            ASSERT_TRUE(std::equal(from.begin(), from.end(), to.begin())) << "start " << start << " length " << length;
+            ASSERT_TRUE(std::all_of(to.begin() + static_cast<std::ptrdiff_t>(length), to.end(), [](auto b) { return b == 0xEE; }));
+        }
+    }
+}
+
+TEST(Checksum, CopyAndChecksumOfTheLargestBodyDoesNotOverflowALane) {
+    const std::vector<std::uint8_t> body(65535, 0xFF);
+    std::vector<std::uint8_t> to(body.size());
+    EXPECT_EQ(kdcom::wire::copy_and_checksum(to, body), 65535u * 255u);
+    EXPECT_TRUE(to == body);
 }
 
 TEST(Checksum, ContinuesAcrossBuffers) {

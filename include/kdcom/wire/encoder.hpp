@@ -41,12 +41,10 @@ inline std::size_t encode_data_packet(std::span<std::uint8_t> out, packet_type t
         ec = errc::buffer_too_small;
         return 0;
     }
-    std::uint8_t* body = out.data() + header_size;
-    if (!message_header.empty()) std::memcpy(body, message_header.data(), message_header.size());
-    if (!message_data.empty())
-        std::memcpy(body + message_header.size(), message_data.data(), message_data.size());
-    const packet_header h{data_packet_leader, type, static_cast<std::uint16_t>(body_size), id,
-                          checksum(std::span<const std::uint8_t>(body, body_size))};
+    const auto body = out.subspan(header_size, body_size);
+    const std::uint32_t sum = copy_and_checksum(body, message_header) +
+                              copy_and_checksum(body.subspan(message_header.size()), message_data);
+    const packet_header h{data_packet_leader, type, static_cast<std::uint16_t>(body_size), id, sum};
     store_header(h, out.first<header_size>());
     out[header_size + body_size] = trailer_byte;
     ec.clear();
