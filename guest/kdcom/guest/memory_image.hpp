@@ -9,6 +9,8 @@
 #include <span>
 #include <unordered_map>
 
+#include <boost/endian/conversion.hpp>
+
 namespace kdcom::guest {
 
 class memory_image {
@@ -32,10 +34,7 @@ public:
         if (written_.empty()) {  // the common case, a word at a time
             std::size_t i = 0;
             for (; i < n && (address + i) % 8 != 0; ++i) out[i] = pristine(address + i);
-            for (; i + 8 <= n; i += 8) {
-                const std::uint64_t w = pristine_word((address + i) >> 3);
-                for (int b = 0; b < 8; ++b) out[i + static_cast<std::size_t>(b)] = static_cast<std::uint8_t>(w >> (8 * b));
-            }
+            for (; i + 8 <= n; i += 8) boost::endian::store_little_u64(&out[i], pristine_word((address + i) >> 3));
             for (; i < n; ++i) out[i] = pristine(address + i);
             return n;
         }
