@@ -30,6 +30,7 @@ struct kdcom_guest {
     std::uint16_t carried_type = 0;
     std::vector<std::uint8_t> carried_body;
     std::uint64_t receives_without_crossing = 0;
+    std::uint64_t carried_dropped = 0;
     std::uint32_t sequence = 0;
     std::uint64_t doorbells = 0;
     std::string error;
@@ -203,7 +204,10 @@ bool receive_carried(kdcom_guest& g, uint16_t packet_type, void* header, uint16_
                      uint16_t* header_length, void* data, uint16_t data_capacity, uint16_t* data_length, int& result) {
     if (!g.carried || packet_type == static_cast<uint16_t>(wire::packet_type::poll_breakin)) return false;
     g.carried = false;
-    if (g.carried_type != packet_type) return false;
+    if (g.carried_type != packet_type) {
+        ++g.carried_dropped;
+        return false;
+    }
     ++g.receives_without_crossing;
     const std::span<const std::uint8_t> body = g.carried_body;
     if (body.size() > std::size_t{header_capacity} + data_capacity) {
@@ -249,6 +253,8 @@ const char* kdcom_guest_error(const kdcom_guest* g) { return g->error.c_str(); }
 uint64_t kdcom_guest_doorbells(const kdcom_guest* g) { return g->doorbells; }
 
 uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* g) { return g->receives_without_crossing; }
+
+uint64_t kdcom_guest_carried_packets_dropped(const kdcom_guest* g) { return g->carried_dropped; }
 
 void kdcom_guest_detach(kdcom_guest* g) { delete g; }
 

@@ -197,6 +197,7 @@ TEST(GuestLibrary, ACarriedPacketIsServedAsTheHostWouldServeIt) {
     ASSERT_EQ(receive(2), KDCOM_GUEST_RECEIVED) << kdcom_guest_error(g);
     EXPECT_TRUE(bytes(header, header + header_length) == first);
     EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 1u);
+    EXPECT_EQ(kdcom_guest_carried_packets_dropped(g), 0u);
 
     // The DEBUG_IO packet comes along; the kernel waits for a manipulate, so it is dropped and the
     // receive goes to the host, which has the next request by then or soon.
@@ -204,6 +205,8 @@ TEST(GuestLibrary, ACarriedPacketIsServedAsTheHostWouldServeIt) {
     ASSERT_EQ(receive(2), KDCOM_GUEST_RECEIVED) << kdcom_guest_error(g);
     EXPECT_TRUE(bytes(header, header + header_length) == second);
     EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 1u);
+    EXPECT_EQ(kdcom_guest_carried_packets_dropped(g), 1u);
+    EXPECT_EQ(rig.stats().packets_dropped, 0u);  // the host never saw that drop
 
     // 0x38 + 1000 bytes do not fit 0x38 + 500: RESEND, never a cut packet; the kernel reports its
     // state again.
@@ -214,6 +217,7 @@ TEST(GuestLibrary, ACarriedPacketIsServedAsTheHostWouldServeIt) {
     ASSERT_EQ(receive(2), KDCOM_GUEST_RECEIVED) << kdcom_guest_error(g);
     EXPECT_TRUE(bytes(header, header + header_length) == third);
     EXPECT_EQ(kdcom_guest_receives_without_crossing(g), 3u);
+    EXPECT_EQ(kdcom_guest_carried_packets_dropped(g), 1u);  // RESEND is not a drop
     EXPECT_EQ(rig.stats().packets_carried, 4u);
     kdcom_guest_detach(g);
 }

@@ -138,7 +138,11 @@ private:
                 from.decoder.push(bytes);
                 print_events(from);
             }
-            if (!to.stream) return;  // the other side went while we read: these bytes are lost, as on a cut cable
+            if (!to.stream) {  // the other side went while we read: these bytes are lost, as on a cut cable
+                say(fmt::format("{} bytes from the {} not forwarded: the {} went away{}", n, from.name, to.name,
+                                recording_ ? " (the capture has them)" : ""));
+                return;
+            }
             from.reading = true;     // the buffer is in use until the write completes
             to.stream->async_write(bytes, [this, &from, &to, gt = to.generation](std::error_code e, std::size_t) {
                 from.reading = false;

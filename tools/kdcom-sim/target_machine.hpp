@@ -74,7 +74,10 @@ public:
     void switch_off() override {
         if (stop_.exchange(true)) return;
         if (thread_.joinable()) thread_.join();
-        if (guest_) kdcom_guest_detach(guest_);
+        if (guest_) {
+            carried_dropped_ = kdcom_guest_carried_packets_dropped(guest_);
+            kdcom_guest_detach(guest_);
+        }
         // The bridge's figures, read on its thread before it closes.
         auto closed = std::make_shared<std::promise<void>>();
         auto done = closed->get_future();
@@ -92,6 +95,8 @@ public:
         print_row("retransmissions by the bridge", std::to_string(bridge_retransmissions_));
         print_row("guest crossings (calls + answers)", std::to_string(stats_.guest_calls + stats_.guest_answers));
         print_row("requests given with a send's answer", std::to_string(stats_.packets_carried));
+        // Packets of a type the kernel was not waiting for, dropped as kdcom.dll drops them.
+        print_row("packets the kernel was not waiting for", std::to_string(stats_.packets_dropped + carried_dropped_));
         print_row("fast-path reads", std::to_string(stats_.fast_path_reads));
         if (kernel_) print_row("times the kernel stopped", std::to_string(kernel_->stats().breaks));  // a damaged byte can read as 'b'
     }
@@ -108,6 +113,7 @@ private:
     std::thread thread_;
     bridge::statistics stats_{};
     std::uint64_t bridge_retransmissions_ = 0;
+    std::uint64_t carried_dropped_ = 0;  // by the guest library (the bridge never sees those)
 };
 
 // A target this program does not run (kdcom-sim --target ADDR): nothing to start or stop.

@@ -55,6 +55,10 @@ uint64_t kdcom_guest_doorbells(const kdcom_guest* guest);
  * first. */
 uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* guest);
 
+/* Carried packets of a type the kernel was not waiting for, dropped here as kdcom.dll drops them
+ * (the host counts the packets it drops itself; these it never sees). */
+uint64_t kdcom_guest_carried_packets_dropped(const kdcom_guest* guest);
+
 void kdcom_guest_detach(kdcom_guest* guest);
 
 #ifdef __cplusplus
