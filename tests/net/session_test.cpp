@@ -195,6 +195,43 @@ TEST(Session, HandlersNeverRunInsideTheCallThatStartedTheirOperation) {
     EXPECT_TRUE(ran);
 }
 
+// A send started on the session's own thread while the endpoint is free goes straight into the
+// endpoint's frame; one behind it is queued with a copy. Either way the caller's buffer is free to
+// change once async_send returns, the handler runs later, and the packets arrive in order.
+TEST(Session, SendsOnTheSessionsThreadOweNothingToTheCallersBuffers) {
+    session_pair pair(transport_kind::memory, {}, {});
+    std::vector<net::received_packet> got;
+    std::function<void()> take = [&] {
+        pair.target->async_receive([&](std::error_code ec, net::received_packet p) {
+            if (ec) return;
+            got.push_back(std::move(p));
+            take();
+        });
+    };
+    take();
+    pair.io.run_for(50ms);  // connected, the reset handshake done, nothing being sent
+    const bytes first = manipulate_like(0x3131), second = manipulate_like(0x3132);
+    const bytes data(1000, 0x5A);
+    int completed = 0;
+    asio::post(pair.io, [&] {
+        bytes header = first, payload = data, next = second;
+        pair.debugger->async_send(packet_type::state_manipulate, header, payload, [&](std::error_code ec) { completed += !ec; });
+        pair.debugger->async_send(packet_type::state_manipulate, next, {}, [&](std::error_code ec) { completed += !ec; });
+        EXPECT_EQ(completed, 0) << "a send handler ran inside async_send";
+        std::fill(header.begin(), header.end(), 0xEE);
+        std::fill(payload.begin(), payload.end(), 0xEE);
+        std::fill(next.begin(), next.end(), 0xEE);
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while ((completed < 2 || got.size() < 2) && std::chrono::steady_clock::now() < deadline) pair.io.run_for(10ms);
+    EXPECT_EQ(completed, 2);
+    ASSERT_EQ(got.size(), 2u);
+    bytes expected = first;
+    expected.insert(expected.end(), data.begin(), data.end());
+    EXPECT_TRUE(got[0].body == expected) << "the first packet went out as it was when async_send was called";
+    EXPECT_TRUE(got[1].body == second);
+}
+
 // A session pair on `ex` whose debugger's receive handler throws once; checks the session goes on.
 void expect_session_survives_a_throwing_handler(asio::io_context& io, const asio::any_io_executor& ex) {
     auto [target_link, debugger_link] = net::make_memory_links(ex);

@@ -34,11 +34,13 @@
 #include <optional>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include <asio/async_result.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/error.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
@@ -146,13 +148,25 @@ public:
         asio::post(executor_, [self = shared_from_this()] { self->open_link(); });
     }
 
-    // Sends one data packet (header and data are copied). Completes with no error when the peer
-    // acknowledged it, session_errc::given_up for a droppable send nobody answered,
-    // asio::error::operation_aborted if cancelled, session_errc::closed if the session closed.
-    // Sends queue up and go out one at a time, in order.
+    // Sends one data packet; header and data are taken before this returns (the caller may reuse
+    // them at once). Completes with no error when the peer acknowledged it,
+    // session_errc::given_up for a droppable send nobody answered, asio::error::operation_aborted
+    // if cancelled, session_errc::closed if the session closed. Sends queue up and go out one at a
+    // time, in order.
     template <class CompletionToken>
     auto async_send(wire::packet_type type, std::span<const std::uint8_t> header,
                     std::span<const std::uint8_t> data, CompletionToken&& token) {
+        // A callback is initiated inside this call. If the endpoint is free and this is its thread,
+        // it takes the bytes now, straight into its frame: no copy of the body to keep until then.
+        if constexpr (std::is_invocable_v<std::decay_t<CompletionToken>&, std::error_code>) {
+            if (can_send_at_once())
+                return asio::async_initiate<CompletionToken, send_signature>(
+                    [self = shared_from_this(), type, header, data](auto handler) {
+                        detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
+                        self->send_at_once(type, header, data, std::move(h));
+                    },
+                    token);
+        }
         std::vector<std::uint8_t> body(header.begin(), header.end());
         body.insert(body.end(), data.begin(), data.end());
         return asio::async_initiate<CompletionToken, send_signature>(
@@ -261,7 +275,7 @@ public:
 private:
     struct queued_send {
         wire::packet_type type;
-        std::vector<std::uint8_t> body;
+        std::vector<std::uint8_t> body;  // until the endpoint takes it (empty after)
         detail::erased_handler<send_signature> handler;
     };
 
@@ -558,6 +572,26 @@ private:
         pump(pump_origin::call);
     }
 
+    // Whether a send can go to the endpoint inside async_send: nothing ahead of it, and the
+    // caller on the thread running this session's io_context (the only executor this can be
+    // checked on; a strand's or another's sends take the queue).
+    bool can_send_at_once() const {
+        if (closed_ || sending_ || !sends_.empty()) return false;
+        const auto* io = executor_.target<asio::io_context::executor_type>();
+        return io && io->running_in_this_thread();
+    }
+
+    void send_at_once(wire::packet_type type, std::span<const std::uint8_t> header, std::span<const std::uint8_t> data,
+                      detail::erased_handler<send_signature> h) {
+        if (const auto ec = endpoint_.send(type, header, data, now())) {
+            h.post(ec);
+            return;
+        }
+        sending_ = true;
+        sends_.push_back({type, {}, std::move(h)});  // the endpoint holds the frame
+        pump(pump_origin::call);
+    }
+
     // Hands the next queued send to the endpoint if it is free. Returns whether it did (the
     // endpoint then has events to carry out).
     bool start_next_send() {
@@ -569,6 +603,7 @@ private:
                 h.post(ec);
                 continue;
             }
+            s.body = {};  // the endpoint has its own copy in the frame
             sending_ = true;
             return true;
         }
