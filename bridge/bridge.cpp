@@ -114,6 +114,7 @@ private:
         writing_ = false;
         if (guest_send_in_flight_) session_->cancel_send();  // nobody waits for it any more
         guest_send_in_flight_ = false;
+        sent_owed_.reset();
         if (!closed_) open_guest();
     }
 
@@ -149,12 +150,14 @@ private:
                                      if (!ec && type == wire::packet_type::state_change64) self->reset_unreported_ = false;
                                      shm::kd_pdu sent = sent_answer;
                                      sent.status = ec ? KDCOM_SHM_SEND_GAVE_UP : KDCOM_SHM_SEND_ACKNOWLEDGED;
-                                     if (!takes_packet) return self->finish_send(sent, false);
+                                     if (!takes_packet || !self->inbox_.empty()) return self->finish_send(sent, takes_packet);
                                      // The debugger's next request usually comes in the same read as
                                      // this acknowledgement, and reaches the bridge just after this
-                                     // handler: answer once it has, so that it can come along.
-                                     asio::post(self->executor_, [self, epoch, sent] {
-                                         if (!self->closed_ && epoch == self->epoch_) self->finish_send(sent, true);
+                                     // handler: answer when it does, so that it can come along, or
+                                     // a turn later without it.
+                                     self->sent_owed_ = sent;
+                                     asio::post(self->executor_, [self, epoch] {
+                                         if (!self->closed_ && epoch == self->epoch_) self->pay_sent_owed();
                                      });
                                  });
             return {};
@@ -197,6 +200,10 @@ private:
         }
         if (status == KDCOM_SHM_RECEIVE_RESEND) ++stats_.resends_to_guest;
         answer(a);
+    }
+
+    void pay_sent_owed() {
+        if (auto sent = std::exchange(sent_owed_, std::nullopt)) finish_send(*sent, true);
     }
 
     // Answers the guest's SEND; with `takes_packet`, the debugger's next packet, if one is waiting,
@@ -251,6 +258,7 @@ private:
             if (!self->serve_from_host(p)) {
                 self->inbox_.push_back(std::move(p));
                 self->try_deliver();
+                self->pay_sent_owed();  // with this packet
             }
             self->receive_from_debugger();
         });
@@ -328,6 +336,7 @@ private:
     asio::steady_timer receive_timer_, retry_timer_;
     bool writing_ = false, receiving_ = false, closed_ = false, guest_send_in_flight_ = false;
     bool reset_unreported_ = false;  // the debugger reset the link while the guest was not receiving
+    std::optional<shm::kd_pdu> sent_owed_;  // a SENT waiting, for a turn at most, for a packet to carry
     statistics stats_;
     notice_function notice_;
 };
