@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -95,6 +96,27 @@ void BM_SessionRoundTrip(benchmark::State& state) {
         bool done = false;
         p.debugger->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) { done = true; });
         while (!done) p.io.run_one();
+    }
+    report_round_trips(state, wire::data_packet_size(4000));
+}
+
+// The same round trips, each send started from the previous one's completion handler, on the
+// io_context's thread, as an event-driven application (the bridge, a simulator) sends; the loop
+// above starts each from outside, which costs the send a post through the event loop.
+void BM_SessionRoundTripFromHandler(benchmark::State& state) {
+    pair p(static_cast<transport>(state.range(0)), socket_path);
+    const bytes body(4000, 0x5A);
+    constexpr benchmark::IterationCount batch = 1000;
+    benchmark::IterationCount left = 0;
+    std::function<void()> send_next = [&] {
+        p.debugger->async_send(wire::packet_type::state_manipulate, body, {}, [&](std::error_code) {
+            if (--left > 0) send_next();
+        });
+    };
+    while (state.KeepRunningBatch(batch)) {
+        left = batch;
+        asio::post(p.io, send_next);
+        while (left > 0) p.io.run_one();
     }
     report_round_trips(state, wire::data_packet_size(4000));
 }
@@ -359,6 +381,7 @@ void BM_ManySessions(benchmark::State& state) {
 }
 
 BENCHMARK(BM_SessionRoundTrip)->Arg(tcp)->Arg(unix_socket)->Arg(shm);
+BENCHMARK(BM_SessionRoundTripFromHandler)->Arg(tcp)->Arg(unix_socket)->Arg(shm);
 BENCHMARK(BM_RawPingPong)->Arg(tcp)->Arg(unix_socket);
 BENCHMARK(BM_RawRingPingPong);
 BENCHMARK(BM_SessionRoundTripSeparateThreads)->UseRealTime();
@@ -386,6 +409,11 @@ int main(int argc, char** argv) {
         {"BM_SessionRoundTrip/0", "BM_RawAsyncPendingPingPong/0"},
         {"BM_SessionRoundTrip/1", "BM_RawAsyncPendingPingPong/1"},
         {"BM_SessionRoundTrip/2", "BM_RawRingPingPong"},
+        {"BM_SessionRoundTripFromHandler/0", "BM_RawPingPong/0"},
+        {"BM_SessionRoundTripFromHandler/1", "BM_RawPingPong/1"},
+        {"BM_SessionRoundTripFromHandler/0", "BM_RawAsyncPendingPingPong/0"},
+        {"BM_SessionRoundTripFromHandler/1", "BM_RawAsyncPendingPingPong/1"},
+        {"BM_SessionRoundTripFromHandler/2", "BM_RawRingPingPong"},
         {"BM_SessionRoundTripSeparateThreads/real_time", "BM_RawRingPingPongSeparateThreads/real_time"},
     });
     benchmark::RunSpecifiedBenchmarks(&reporter);
