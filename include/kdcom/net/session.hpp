@@ -576,9 +576,10 @@ private:
     // caller on the thread running this session's io_context (the only executor this can be
     // checked on; a strand's or another's sends take the queue).
     bool can_send_at_once() const {
-        if (closed_ || sending_ || !sends_.empty()) return false;
+        // The thread first: only then may the session's state be read (executor_ never changes).
         const auto* io = executor_.target<asio::io_context::executor_type>();
-        return io && io->running_in_this_thread();
+        if (!io || !io->running_in_this_thread()) return false;
+        return !closed_ && !sending_ && sends_.empty();
     }
 
     void send_at_once(wire::packet_type type, std::span<const std::uint8_t> header, std::span<const std::uint8_t> data,
