@@ -274,11 +274,7 @@ private:
     // look once more (a message published before the mark was seen), and wait.
     void idle() {
         if (waiting_ || poll_posted_) return;
-        if (poll_window_ > std::chrono::steady_clock::duration::zero()) {
-            if (window_over()) go_to_sleep_or_look();
-        } else {
-            go_to_sleep_or_look();
-        }
+        if (poll_window_ <= std::chrono::steady_clock::duration::zero() || window_over()) go_to_sleep_or_look();
         if (waiting_) return;
         poll_posted_ = true;
         asio::post(executor_, [self = shared_from_this()] {
