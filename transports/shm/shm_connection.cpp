@@ -292,15 +292,12 @@ private:
         if (const auto moved = stats_.messages_sent + stats_.messages_received; moved != moved_when_looked_) {
             moved_when_looked_ = moved;
             looks_ = 0;
-            window_started_ = false;
+            poll_until_.reset();
         }
         if (++looks_ % clock_every != 0) return false;
         const auto now = std::chrono::steady_clock::now();
-        if (!window_started_) {
-            window_started_ = true;
-            poll_until_ = now + poll_window_;
-        }
-        return now >= poll_until_;
+        if (!poll_until_) poll_until_ = now + poll_window_;
+        return now >= *poll_until_;
     }
 
     void go_to_sleep_or_look() {
@@ -361,8 +358,8 @@ private:
     asio::steady_timer stall_timer_;
     std::chrono::steady_clock::duration stall_timeout_;
     std::chrono::steady_clock::duration poll_window_;
-    std::chrono::steady_clock::time_point poll_until_{};  // poll rather than sleep until then
-    bool window_started_ = false;                           // poll_until_ is set for this window
+    // Poll rather than sleep until then; unset until the current window's first clock read.
+    std::optional<std::chrono::steady_clock::time_point> poll_until_;
     std::uint64_t moved_when_looked_ = 0;                   // messages moved when idle() last looked
     std::uint32_t looks_ = 0;                               // idle() calls since a message moved
     std::function<void()> on_close_;
