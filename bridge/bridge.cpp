@@ -127,6 +127,8 @@ private:
             shm::kd_pdu call;
             if (auto e = shm::decode_kd_pdu(std::span(self->guest_buffer_).first(length), call)) return self->drop_guest(e);
             ++self->stats_.guest_calls;
+            // The guest waits for the answer: no polling for its next call until it has it.
+            self->guest_->peer_awaits_answer();
             if (auto e = self->on_guest_call(call)) return self->drop_guest(e);
             self->read_guest();
         });

@@ -33,10 +33,12 @@ struct bridge_rig {
     std::vector<std::string> notices;
     std::uint32_t next_sequence = 1;
 
-    // `loss` and `corrupt`: what the debugger's link does to what it writes.
-    explicit bridge_rig(bridge::options o = {}, bool with_debugger = true, double loss = 0, double corrupt = 0) {
+    // `loss` and `corrupt`: what the debugger's link does to what it writes; `shm`: the bridge's
+    // guest channel.
+    explicit bridge_rig(bridge::options o = {}, bool with_debugger = true, double loss = 0, double corrupt = 0,
+                        net::shm_options shm = {}) {
         std::error_code ec;
-        auto shm_host = net::make_shm_host(io.get_executor(), name, {}, ec);
+        auto shm_host = net::make_shm_host(io.get_executor(), name, shm, ec);
         auto listener = net::make_unix_listener(io.get_executor(), dir.path + "/kd.sock", ec);
         if (ec) throw std::system_error(ec);
         bridge = bridge::bridge::create(std::move(shm_host), std::move(listener), std::move(o));
@@ -428,16 +430,24 @@ TEST(Bridge, AGuestWritingNonsenseIsDroppedAndTheNextGuestIsServed) {
 }
 
 TEST(Bridge, AGuestThatCallsAgainBeforeItsAnswerIsDropped) {
-    bridge_rig rig({}, /*with_debugger=*/false);  // no debugger: the first send stays in flight
+    // No debugger: the first send stays in flight. The bridge's channel would poll for ten
+    // seconds after a message, but the guest awaits an answer, so the bridge sleeps at once.
+    net::shm_options long_polling;
+    long_polling.poll_window = 10s;
+    bridge_rig rig({}, /*with_debugger=*/false, 0, 0, long_polling);
     const bytes state_change = breakpoint_state_change();  // the PDU views it
     shm::kd_pdu first = bridge_rig::send(packet_type::state_change64, state_change);
     bytes message(shm::kd_pdu_size(first));
     std::error_code ec;
     shm::encode_kd_pdu(first, message, ec);
-    rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [&](std::error_code, std::size_t) {
-        rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [](std::error_code, std::size_t) {});
-    });
+    rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [](std::error_code, std::size_t) {});
+    ASSERT_TRUE(rig.run_until([&] { return rig.bridge->stats().guest_calls == 1; }));
+    rig.run_until([] { return false; }, 20ms);
+    const auto rung_before = rig.guest->stats().doorbells_rung;
+    rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [](std::error_code, std::size_t) {});
     EXPECT_TRUE(rig.run_until([&] { return rig.bridge->stats().guest_errors == 1; })) << "KdSendPacket is not re-entrant";
+    EXPECT_EQ(rig.guest->stats().doorbells_rung, rung_before + 1)
+        << "the bridge was asleep while the guest awaited its answer, and the call out of turn woke it";
 }
 
 TEST(Bridge, AScribblingGuestCannotHarmTheBridge) {

@@ -204,6 +204,43 @@ TEST(ShmTransport, ASideThatPollsIsSentNoSignalsAndASleepingOneIsWoken) {
     EXPECT_GE(guest_sleeping, 990u);
 }
 
+TEST(ShmTransport, ASideWhosePeerAwaitsItsAnswerSleepsUntilItAnswersAndIsStillWoken) {
+    net::shm_options long_polling;  // without the hint, each side would poll for ten seconds
+    long_polling.poll_window = 10s;
+    host_and_guest hg(long_polling);
+    auto [host, guest] = connect(hg);
+    bytes host_buffer(host->max_message()), guest_buffer(guest->max_message());
+    const bytes call(40, 7);
+    int host_got = 0, guest_got = 0;
+    const auto host_receive = [&] {
+        host->async_receive_message(host_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) { host_got += !ec; });
+    };
+    const auto guest_send = [&] { guest->async_send_message(KDCOM_SHM_KD_PDU, call, [](std::error_code, std::size_t) {}); };
+
+    host_receive();
+    guest_send();
+    ASSERT_TRUE(hg.run_until([&] { return host_got == 1; }));
+    host->peer_awaits_answer();
+    host_receive();
+    hg.run_until([] { return false; }, 20ms);
+    // A call out of turn: the host marked itself asleep at once, so the guest rings for it.
+    guest_send();
+    ASSERT_TRUE(hg.run_until([&] { return host_got == 2; }));
+    EXPECT_EQ(guest->stats().doorbells_rung, 1u) << "the host slept while its peer awaited the answer";
+    EXPECT_EQ(host->stats().doorbells_answered, 1u);
+
+    // The answer: the host is awake again before it goes, so the next call needs no doorbell.
+    host->peer_awaits_answer();
+    host_receive();
+    hg.run_until([] { return false; }, 20ms);
+    guest->async_receive_message(guest_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) { guest_got += !ec; });
+    host->async_send_message(KDCOM_SHM_KD_PDU, call, [](std::error_code, std::size_t) {});
+    ASSERT_TRUE(hg.run_until([&] { return guest_got == 1; }));
+    guest_send();
+    ASSERT_TRUE(hg.run_until([&] { return host_got == 3; }));
+    EXPECT_EQ(guest->stats().doorbells_rung, 1u) << "the host polled again once it had answered";
+}
+
 TEST(ShmTransport, ByteReadsSmallerThanAMessageTakeItInPieces) {
     host_and_guest hg;
     auto [host, guest] = connect(hg);

@@ -58,6 +58,10 @@ public:
         pump(started);
     }
 
+    // shm_connection::peer_awaits_answer: nothing to poll for until this side sends.
+    // It takes effect at the next look, or the next operation started.
+    void peer_awaits_answer() { peer_awaits_answer_ = true; }
+
     // byte_stream::write_now: the chunks that fit in the ring now, behind nothing still queued.
     std::size_t write_now(std::span<const std::uint8_t> data) {
         if (tx_ || failed_ || closed_) return 0;
@@ -178,6 +182,8 @@ private:
     // its doorbell rung (a consumer that polls needs no signal: its mark is read after our head
     // store).
     shm::ring_status put(std::uint16_t kind, std::span<const std::uint8_t> chunk, bool& ring_peer) {
+        // The peer may answer this at once: be awake for it, or it would ring a doorbell.
+        if (std::exchange(peer_awaits_answer_, false)) wake_up();
         auto& out = region_.outbound();
         const auto status = out.write(kind, chunk);
         if (status != shm::ring_status::ok) return status;
@@ -270,12 +276,15 @@ private:
     }
 
     // Nothing can move now. Soon after the last message, look again shortly (a posted check, so
-    // other work on the io_context goes on); later, sleep on the doorbell: mark this side asleep,
-    // look once more (a message published before the mark was seen), and wait.
+    // other work on the io_context goes on); later, or at once while the peer awaits our answer
+    // (it sends nothing before it), sleep on the doorbell: mark this side asleep, look once more
+    // (a message published before the mark was seen), and wait.
     void idle() {
-        if (waiting_ || poll_posted_) return;
-        if (poll_window_ <= std::chrono::steady_clock::duration::zero() || window_over()) go_to_sleep_or_look();
-        if (waiting_) return;
+        if (asleep_ || poll_posted_) return;
+        const bool nothing_to_poll_for = peer_awaits_answer_ && !tx_;
+        if (nothing_to_poll_for || poll_window_ <= std::chrono::steady_clock::duration::zero() || window_over())
+            go_to_sleep_or_look();
+        if (asleep_) return;
         poll_posted_ = true;
         asio::post(executor_, [self = shared_from_this()] {
             self->poll_posted_ = false;
@@ -302,9 +311,22 @@ private:
 
     void go_to_sleep_or_look() {
         region_.inbound().mark_sleeping(true);
-        if (!region_.inbound().maybe_readable()) return wait_for_doorbell();
-        // A message came just as this side was going to sleep: look at it instead.
+        if (region_.inbound().maybe_readable()) {
+            // A message came just as this side was going to sleep: look at it instead.
+            region_.inbound().mark_sleeping(false);
+            return;
+        }
+        asleep_ = true;
+        if (!waiting_) wait_for_doorbell();  // a wait from an earlier sleep may still be pending
+    }
+
+    // Back to polling before the doorbell rang: this side is about to send, and the answer may
+    // come at once. The doorbell read stays pending (a late signal just runs the pump once more).
+    void wake_up() {
+        if (!asleep_) return;
+        asleep_ = false;
         region_.inbound().mark_sleeping(false);
+        if (rx_ || tx_) idle();
     }
 
     // Reading the eventfd (rather than waiting for it to become readable) lets Asio try the read
@@ -316,7 +338,7 @@ private:
                                   [self = shared_from_this()](std::error_code ec, std::size_t) {
                                       self->waiting_ = false;
                                       if (self->closed_ || ec == asio::error::operation_aborted) return;
-                                      self->region_.inbound().mark_sleeping(false);
+                                      if (std::exchange(self->asleep_, false)) self->region_.inbound().mark_sleeping(false);
                                       ++self->stats_.doorbells_answered;
                                       self->pump(woken);
                                   });
@@ -369,7 +391,10 @@ private:
     std::vector<std::uint8_t> stage_;  // a message a small byte read could not take whole
     std::size_t staged_ = 0, stage_length_ = 0;
     std::error_code failed_;
-    bool closed_ = false, waiting_ = false, delivery_posted_ = false, poll_posted_ = false, stall_armed_ = false, marked_waiting_ = false;
+    bool closed_ = false, delivery_posted_ = false, poll_posted_ = false, stall_armed_ = false, marked_waiting_ = false;
+    bool waiting_ = false;              // a read of the doorbell is pending
+    bool asleep_ = false;               // marked asleep: the peer rings the doorbell for its next message
+    bool peer_awaits_answer_ = false;   // until this side next sends (peer_awaits_answer())
     std::uint8_t control_byte_ = 0;
     std::uint64_t doorbell_count_ = 0;
     shm_connection::statistics stats_;
@@ -388,6 +413,7 @@ public:
         channel_->send(KDCOM_SHM_KDCOM_BYTES, bytes, false, std::move(handler));
     }
     std::size_t write_now(std::span<const std::uint8_t> bytes) override { return channel_->write_now(bytes); }
+    void peer_awaits_answer() override { channel_->peer_awaits_answer(); }
     void async_receive_message(std::span<std::uint8_t> buffer, message_handler handler) override {
         channel_->receive_message(buffer, std::move(handler));
     }

@@ -44,6 +44,13 @@ public:
     // Sends one message of `kind` (payload at most max_message() bytes, else std::errc::message_size).
     virtual void async_send_message(std::uint16_t kind, std::span<const std::uint8_t> payload, io_handler handler) = 0;
 
+    // Says that the peer has made a call and sends nothing more until this side's next message (a
+    // guest inside KdSendPacket or KdReceivePacket, waiting for the bridge's answer). Until then
+    // the connection does not poll the ring for the peer's messages: it marks itself asleep at
+    // once, so a message the peer sends anyway rings the doorbell and is still received. The next
+    // message this side sends ends it, and polling resumes with it.
+    virtual void peer_awaits_answer() = 0;
+
     virtual const shm::region_parameters& parameters() const = 0;
     std::uint32_t max_message() const { return parameters().max_message; }
     virtual statistics stats() const = 0;
