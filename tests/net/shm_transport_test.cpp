@@ -11,6 +11,7 @@
 #include <atomic>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include <asio/steady_timer.hpp>
 
@@ -204,41 +205,63 @@ TEST(ShmTransport, ASideThatPollsIsSentNoSignalsAndASleepingOneIsWoken) {
     EXPECT_GE(guest_sleeping, 990u);
 }
 
-TEST(ShmTransport, ASideWhosePeerAwaitsItsAnswerSleepsUntilItAnswersAndIsStillWoken) {
-    net::shm_options long_polling;  // without the hint, each side would poll for ten seconds
-    long_polling.poll_window = 10s;
-    host_and_guest hg(long_polling);
-    auto [host, guest] = connect(hg);
-    bytes host_buffer(host->max_message()), guest_buffer(guest->max_message());
-    const bytes call(40, 7);
+// A host and a guest, the host having received one call and told that the guest awaits its answer.
+struct awaited_host {
+    host_and_guest hg;
+    std::unique_ptr<net::shm_connection> host, guest;
+    bytes host_buffer, guest_buffer;
+    const bytes call = bytes(40, 7);
     int host_got = 0, guest_got = 0;
-    const auto host_receive = [&] {
+
+    explicit awaited_host(net::shm_options options) : hg(options) {
+        std::tie(host, guest) = connect(hg);
+        host_buffer.resize(host->max_message());
+        guest_buffer.resize(guest->max_message());
+        host_receive();
+        guest_send();
+        EXPECT_TRUE(hg.run_until([&] { return host_got == 1; }));
+        host->peer_awaits_answer();
+        host_receive();
+    }
+    void host_receive() {
         host->async_receive_message(host_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) { host_got += !ec; });
-    };
-    const auto guest_send = [&] { guest->async_send_message(KDCOM_SHM_KD_PDU, call, [](std::error_code, std::size_t) {}); };
+    }
+    void guest_send() { guest->async_send_message(KDCOM_SHM_KD_PDU, call, [](std::error_code, std::size_t) {}); }
+    // As a message, or as bytes written at once (write_now, which runs no pump).
+    void answer(bool now) {
+        const int before = guest_got;
+        guest->async_receive_message(guest_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) { guest_got += !ec; });
+        if (now) EXPECT_EQ(host->write_now(call), call.size());
+        else host->async_send_message(KDCOM_SHM_KD_PDU, call, [](std::error_code, std::size_t) {});
+        EXPECT_TRUE(hg.run_until([&] { return guest_got == before + 1; }));
+    }
+};
 
-    host_receive();
-    guest_send();
-    ASSERT_TRUE(hg.run_until([&] { return host_got == 1; }));
-    host->peer_awaits_answer();
-    host_receive();
-    hg.run_until([] { return false; }, 20ms);
-    // A call out of turn: the host marked itself asleep at once, so the guest rings for it.
-    guest_send();
-    ASSERT_TRUE(hg.run_until([&] { return host_got == 2; }));
-    EXPECT_EQ(guest->stats().doorbells_rung, 1u) << "the host slept while its peer awaited the answer";
-    EXPECT_EQ(host->stats().doorbells_answered, 1u);
+TEST(ShmTransport, ASideWhosePeerAwaitsItsAnswerSleepsAndACallOutOfTurnStillWakesIt) {
+    net::shm_options long_polling;  // without the hint, the host would poll for ten seconds
+    long_polling.poll_window = 10s;
+    awaited_host a(long_polling);
+    a.hg.run_until([] { return false; }, 20ms);
+    a.guest_send();
+    ASSERT_TRUE(a.hg.run_until([&] { return a.host_got == 2; }));
+    EXPECT_EQ(a.guest->stats().doorbells_rung, 1u) << "the host slept while its peer awaited the answer";
+    EXPECT_EQ(a.host->stats().doorbells_answered, 1u);
+}
 
-    // The answer: the host is awake again before it goes, so the next call needs no doorbell.
-    host->peer_awaits_answer();
-    host_receive();
-    hg.run_until([] { return false; }, 20ms);
-    guest->async_receive_message(guest_buffer, [&](std::error_code ec, std::uint16_t, std::size_t) { guest_got += !ec; });
-    host->async_send_message(KDCOM_SHM_KD_PDU, call, [](std::error_code, std::size_t) {});
-    ASSERT_TRUE(hg.run_until([&] { return guest_got == 1; }));
-    guest_send();
-    ASSERT_TRUE(hg.run_until([&] { return host_got == 3; }));
-    EXPECT_EQ(guest->stats().doorbells_rung, 1u) << "the host polled again once it had answered";
+TEST(ShmTransport, ASideThatAnswersPollsForTheNextCallHoweverLongTheAnswerTook) {
+    net::shm_options short_polling;
+    short_polling.poll_window = 1ms;
+    awaited_host a(short_polling);
+    for (const bool now : {false, true}) {
+        a.hg.run_until([] { return false; }, 20ms);  // far longer than the polling window
+        a.answer(now);
+        a.guest_send();
+        ASSERT_TRUE(a.hg.run_until([&] { return a.host_got == 2 + now; }));
+        EXPECT_EQ(a.guest->stats().doorbells_rung, 0u) << "the host was awake again before its answer went";
+        EXPECT_EQ(a.host->stats().doorbells_answered, 0u);
+        a.host->peer_awaits_answer();
+        a.host_receive();
+    }
 }
 
 TEST(ShmTransport, ByteReadsSmallerThanAMessageTakeItInPieces) {

@@ -183,12 +183,13 @@ private:
     // store).
     shm::ring_status put(std::uint16_t kind, std::span<const std::uint8_t> chunk, bool& ring_peer) {
         // The peer may answer this at once: be awake for it, or it would ring a doorbell.
-        if (std::exchange(peer_awaits_answer_, false)) wake_up();
+        const bool woke = std::exchange(peer_awaits_answer_, false) && wake_up();
         auto& out = region_.outbound();
         const auto status = out.write(kind, chunk);
         if (status != shm::ring_status::ok) return status;
         ++stats_.messages_sent;
         if (out.consumer_sleeping()) ring_peer = true;
+        if (woke && (rx_ || tx_)) idle();  // a message moved: a new polling window starts
         return status;
     }
 
@@ -320,13 +321,14 @@ private:
         if (!waiting_) wait_for_doorbell();  // a wait from an earlier sleep may still be pending
     }
 
-    // Back to polling before the doorbell rang: this side is about to send, and the answer may
-    // come at once. The doorbell read stays pending (a late signal just runs the pump once more).
-    void wake_up() {
-        if (!asleep_) return;
+    // Unmarks this side asleep before the doorbell rang: it is about to send, and the answer may
+    // come at once. Returns whether it was asleep (the caller starts polling again). The doorbell
+    // read stays pending (a late signal just runs the pump once more).
+    bool wake_up() {
+        if (!asleep_) return false;
         asleep_ = false;
         region_.inbound().mark_sleeping(false);
-        if (rx_ || tx_) idle();
+        return true;
     }
 
     // Reading the eventfd (rather than waiting for it to become readable) lets Asio try the read
