@@ -2,6 +2,7 @@
 // the same on any host byte order) at any alignment, and written bytes where they were written.
 #include <gtest/gtest.h>
 
+#include <unordered_set>
 #include <vector>
 
 #include "kdcom/guest/memory_image.hpp"
@@ -18,6 +19,27 @@ TEST(MemoryImage, ReadsThePristineBytesAtAnyAlignmentAndLength) {
             for (std::size_t i = 0; i < length; ++i) ASSERT_EQ(out[i], image.pristine(address + i)) << address << "+" << i;
         }
     }
+}
+
+TEST(MemoryImage, EveryWordDiffersSoAReadFromTheWrongPlaceShows) {
+    constexpr std::size_t pages = 64;
+    const memory_image image(pages * memory_image::page_size), other_seed(pages * memory_image::page_size, 2);
+    std::vector<std::uint8_t> bytes(pages * memory_image::page_size), other(bytes.size());
+    ASSERT_EQ(image.read(0, bytes), bytes.size());
+    ASSERT_EQ(other_seed.read(0, other), other.size());
+    std::unordered_set<std::uint64_t> words;
+    std::size_t same_as_other_seed = 0;
+    for (std::size_t i = 0; i < bytes.size(); i += 8) {
+        std::uint64_t word = 0, theirs = 0;
+        for (std::size_t b = 0; b < 8; ++b) {
+            word |= std::uint64_t{bytes[i + b]} << (8 * b);
+            theirs |= std::uint64_t{other[i + b]} << (8 * b);
+        }
+        words.insert(word);
+        same_as_other_seed += word == theirs;
+    }
+    EXPECT_EQ(words.size(), bytes.size() / 8) << "no two words of the image alike";
+    EXPECT_EQ(same_as_other_seed, 0u) << "another seed, another image";
 }
 
 TEST(MemoryImage, ReadsStopAtTheEndAndShowWrites) {
