@@ -16,6 +16,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
@@ -230,6 +231,43 @@ TEST(Session, SendsOnTheSessionsThreadOweNothingToTheCallersBuffers) {
     expected.insert(expected.end(), data.begin(), data.end());
     EXPECT_TRUE(got[0].body == expected) << "the first packet went out as it was when async_send was called";
     EXPECT_TRUE(got[1].body == second);
+}
+
+// Handlers completed by arriving bytes run right there when their executor is the session's
+// io_context, and otherwise on their own executor: a strand's inside that strand, another
+// io_context's only when that io_context runs.
+TEST(Session, HandlersBoundToOtherExecutorsRunOnThem) {
+    session_pair pair(transport_kind::memory, {}, {});
+    pair.io.run_for(50ms);  // connected, the reset handshake done
+    auto strand = asio::make_strand(pair.io);
+    asio::io_context elsewhere;
+    bool plain_on_thread = false, on_strand = false, elsewhere_ran = false, elsewhere_on_its_thread = false;
+    int received = 0;
+    pair.target->async_receive([&](std::error_code ec, net::received_packet) {
+        received += !ec;
+        plain_on_thread = pair.io.get_executor().running_in_this_thread();
+    });
+    pair.target->async_receive(asio::bind_executor(strand, [&](std::error_code ec, net::received_packet) {
+        received += !ec;
+        on_strand = strand.running_in_this_thread();
+    }));
+    pair.target->async_receive(asio::bind_executor(elsewhere, [&](std::error_code ec, net::received_packet) {
+        received += !ec;
+        elsewhere_ran = true;
+        elsewhere_on_its_thread = elsewhere.get_executor().running_in_this_thread();
+    }));
+    for (int i = 0; i < 3; ++i)
+        pair.debugger->async_send(packet_type::state_manipulate, manipulate_like(0x3131), {}, [](std::error_code) {});
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (received < 2 && std::chrono::steady_clock::now() < deadline) pair.io.run_for(10ms);
+    pair.io.run_for(50ms);  // the third packet arrives; its handler waits for `elsewhere`
+    EXPECT_EQ(received, 2);
+    EXPECT_TRUE(plain_on_thread);
+    EXPECT_TRUE(on_strand) << "a handler bound to a strand runs inside it";
+    EXPECT_FALSE(elsewhere_ran) << "a handler bound to another io_context waits for it";
+    elsewhere.run_for(50ms);
+    EXPECT_EQ(received, 3);
+    EXPECT_TRUE(elsewhere_on_its_thread);
 }
 
 // A session pair on `ex` whose debugger's receive handler throws once; checks the session goes on.
