@@ -40,7 +40,6 @@
 #include <asio/async_result.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/error.hpp>
-#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
@@ -577,9 +576,7 @@ private:
     // checked on; a strand's or another's sends take the queue).
     bool can_send_at_once() const {
         // The thread first: only then may the session's state be read (executor_ never changes).
-        const auto* io = executor_.target<asio::io_context::executor_type>();
-        if (!io || !io->running_in_this_thread()) return false;
-        return !closed_ && !sending_ && sends_.empty();
+        return detail::runs_in_this_thread(executor_) && !closed_ && !sending_ && sends_.empty();
     }
 
     void send_at_once(wire::packet_type type, std::span<const std::uint8_t> header, std::span<const std::uint8_t> data,

@@ -20,6 +20,20 @@
 
 namespace kdcom::net::detail {
 
+// Whether `executor` is an io_context's (plain or type-erased) and this thread is running it;
+// false for anything else (a strand, say), for which Asio cannot say so.
+template <class Executor>
+bool runs_in_this_thread(const Executor& executor) {
+    if constexpr (std::is_same_v<Executor, asio::io_context::executor_type>) {
+        return executor.running_in_this_thread();
+    } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
+        const auto* io = executor.template target<asio::io_context::executor_type>();
+        return io && io->running_in_this_thread();
+    } else {
+        return false;
+    }
+}
+
 template <class Signature>
 class erased_handler;
 
@@ -59,7 +73,7 @@ private:
         void complete(bool may_run_here, Args... args) override {
             auto executor = work.get_executor();
             if (may_run_here && runs_in_this_thread(executor)) {
-                // What asio::dispatch would do here, without wrapping the call in a
+                // What asio::dispatch would do here (anything else goes through it), without wrapping the call in a
                 // type-erased function object first (an allocation and two indirect calls).
                 auto keep_busy = std::move(work);
                 auto h = std::move(handler);
@@ -75,20 +89,6 @@ private:
         Handler handler;
         asio::executor_work_guard<executor_type> work;
     };
-
-    // Whether `executor` is an io_context's (plain or type-erased) and this thread is running it;
-    // false for anything else (a strand, say), which then goes through asio::dispatch.
-    template <class Executor>
-    static bool runs_in_this_thread(const Executor& executor) {
-        if constexpr (std::is_same_v<Executor, asio::io_context::executor_type>) {
-            return executor.running_in_this_thread();
-        } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
-            const auto* io = executor.template target<asio::io_context::executor_type>();
-            return io && io->running_in_this_thread();
-        } else {
-            return false;
-        }
-    }
 
     std::unique_ptr<concept_> impl_;
 };
