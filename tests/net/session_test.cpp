@@ -322,6 +322,46 @@ TEST(Session, AHandlerThatThrowsOnTheSessionsStrandLeavesTheSessionWorking) {
     expect_session_survives_a_throwing_handler(io, asio::make_strand(io));
 }
 
+// A session whose link runs on a strand (given to it as a type-erased executor) does its work
+// inside that strand, even when the application calls it from a plain handler of the same
+// io_context, outside the strand: the shortcuts for an io_context's own thread must not take a
+// strand for the io_context under it.
+TEST(Session, OnAStrandItWorksOnlyInsideTheStrand) {
+    asio::io_context io;
+    const auto strand = asio::make_strand(io);
+    auto [target_link, debugger_link] = net::make_memory_links(asio::any_io_executor(strand));
+    auto target = net::session::create(std::move(target_link), {.role = role::target});
+    auto debugger = net::session::create(std::move(debugger_link), {.role = role::debugger});
+    int outside_strand = 0, taps = 0;
+    debugger->set_tap([&](net::direction, timestamp, std::span<const std::uint8_t>) {
+        ++taps;
+        outside_strand += !strand.running_in_this_thread();
+    });
+    asio::dispatch(strand, [&] {
+        target->start();
+        debugger->start();
+    });
+    int received = 0, sent = 0;
+    std::function<void()> take = [&] {
+        target->async_receive(asio::bind_executor(strand, [&](std::error_code ec, net::received_packet) {
+            if (!ec && ++received < 3) take();
+        }));
+    };
+    asio::dispatch(strand, take);
+    io.run_for(50ms);  // connected, the reset handshake done
+    for (int i = 0; i < 3; ++i)
+        asio::post(io, [&] {  // a plain handler on the io_context's thread, outside the strand
+            debugger->async_send(packet_type::state_manipulate, manipulate_like(0x3131), {},
+                                 asio::bind_executor(strand, [&](std::error_code ec) { sent += !ec; }));
+        });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while ((received < 3 || sent < 3) && std::chrono::steady_clock::now() < deadline) io.run_for(10ms);
+    EXPECT_EQ(received, 3);
+    EXPECT_EQ(sent, 3);
+    EXPECT_GT(taps, 0);
+    EXPECT_EQ(outside_strand, 0) << "bytes moved outside the session's strand";
+}
+
 TEST(Session, AnAcknowledgementQueuedWhenTheSessionClosesStillReachesThePeer) {
     session_pair pair(transport_kind::memory, {}, {});
     // The target takes one packet and closes at once, before its acknowledgement had a turn to

@@ -15,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "kdcom/error.hpp"
+#include "kdcom/net/detail/executor_shortcuts.hpp"
 
 namespace kdcom::net::shm_detail {
 namespace {
@@ -143,7 +144,7 @@ private:
     void deliver_later() {
         if (delivery_posted_ || !(rx_done_ || tx_done_)) return;
         delivery_posted_ = true;
-        asio::post(executor_, [self = shared_from_this()] {
+        detail::post_to(executor_, [self = shared_from_this()] {
             self->delivery_posted_ = false;
             self->deliver();
         });
@@ -287,7 +288,7 @@ private:
             go_to_sleep_or_look();
         if (asleep_) return;
         poll_posted_ = true;
-        asio::post(executor_, [self = shared_from_this()] {
+        detail::post_to(executor_, [self = shared_from_this()] {
             self->poll_posted_ = false;
             if (!self->closed_) self->pump(woken);
         });

@@ -171,7 +171,7 @@ public:
         return asio::async_initiate<CompletionToken, send_signature>(
             [self = shared_from_this(), type, body = std::move(body)](auto handler) mutable {
                 detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
-                asio::dispatch(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
+                detail::dispatch_to(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
                     self->queue_send(type, std::move(body), std::move(h));
                 });
             },
@@ -184,7 +184,7 @@ public:
         return asio::async_initiate<CompletionToken, receive_signature>(
             [self = shared_from_this()](auto handler) {
                 detail::erased_handler<receive_signature> h(std::move(handler), self->executor_);
-                asio::dispatch(self->executor_, [self, h = std::move(h)]() mutable { self->queue_receive(std::move(h)); });
+                detail::dispatch_to(self->executor_, [self, h = std::move(h)]() mutable { self->queue_receive(std::move(h)); });
             },
             token);
     }

@@ -11,28 +11,12 @@
 #include <type_traits>
 #include <utility>
 
-#include <asio/any_io_executor.hpp>
 #include <asio/associated_executor.hpp>
-#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
-#include <asio/io_context.hpp>
-#include <asio/post.hpp>
+
+#include "kdcom/net/detail/executor_shortcuts.hpp"
 
 namespace kdcom::net::detail {
-
-// Whether `executor` is an io_context's (plain or type-erased) and this thread is running it;
-// false for anything else (a strand, say), for which Asio cannot say so.
-template <class Executor>
-bool runs_in_this_thread(const Executor& executor) {
-    if constexpr (std::is_same_v<Executor, asio::io_context::executor_type>) {
-        return executor.running_in_this_thread();
-    } else if constexpr (std::is_same_v<Executor, asio::any_io_executor>) {
-        const auto* io = executor.template target<asio::io_context::executor_type>();
-        return io && io->running_in_this_thread();
-    } else {
-        return false;
-    }
-}
 
 template <class Signature>
 class erased_handler;
@@ -72,19 +56,11 @@ private:
             : handler(std::move(h)), work(asio::get_associated_executor(handler, fallback)) {}
         void complete(bool may_run_here, Args... args) override {
             auto executor = work.get_executor();
-            if (may_run_here && runs_in_this_thread(executor)) {
-                // What asio::dispatch would do here (anything else goes through it), without wrapping the call in a
-                // type-erased function object first (an allocation and two indirect calls).
-                auto keep_busy = std::move(work);
-                auto h = std::move(handler);
-                std::move(h)(std::move(args)...);
-                return;
-            }
             auto call = [h = std::move(handler), w = std::move(work), a = std::make_tuple(std::move(args)...)]() mutable {
                 std::apply(std::move(h), std::move(a));
             };
-            if (may_run_here) asio::dispatch(executor, std::move(call));
-            else asio::post(executor, std::move(call));
+            if (may_run_here) dispatch_to(executor, std::move(call));
+            else post_to(executor, std::move(call));
         }
         Handler handler;
         asio::executor_work_guard<executor_type> work;
