@@ -10,7 +10,6 @@
 #include <optional>
 #include <vector>
 
-#include <asio/post.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 

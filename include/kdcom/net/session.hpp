@@ -38,7 +38,6 @@
 #include <vector>
 
 #include <asio/async_result.hpp>
-#include <asio/dispatch.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
