@@ -360,6 +360,11 @@ TEST(Session, OnAStrandItWorksOnlyInsideTheStrand) {
     EXPECT_EQ(sent, 3);
     EXPECT_GT(taps, 0);
     EXPECT_EQ(outside_strand, 0) << "bytes moved outside the session's strand";
+    asio::dispatch(strand, [&] {
+        debugger->close();
+        target->close();
+    });
+    io.run_for(50ms);
 }
 
 TEST(Session, AnAcknowledgementQueuedWhenTheSessionClosesStillReachesThePeer) {
