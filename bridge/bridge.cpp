@@ -228,7 +228,8 @@ private:
 
     void answer(const shm::kd_pdu& a) {
         if (!guest_) return;
-        std::vector<std::uint8_t> message(shm::kd_pdu_size(a));
+        std::vector<std::uint8_t> message = std::move(spare_message_);  // empty, or a sent answer's buffer
+        message.resize(shm::kd_pdu_size(a));
         std::error_code ec;
         shm::encode_kd_pdu(a, message, ec);
         outbox_.push_back(std::move(message));
@@ -242,6 +243,7 @@ private:
                                    [self = shared_from_this(), epoch = epoch_](std::error_code ec, std::size_t) {
                                        if (self->closed_ || epoch != self->epoch_) return;
                                        self->writing_ = false;
+                                       self->spare_message_ = std::move(self->outbox_.front());
                                        self->outbox_.pop_front();
                                        if (ec) return self->drop_guest(ec);
                                        ++self->stats_.guest_answers;
@@ -272,11 +274,14 @@ private:
         auto request = kd::decode_manipulate(p.body);
         if (!request || request->api != kd::manipulate_api::read_physical_memory) return false;
         const std::size_t room = wire::default_max_body - kd::manipulate_header_size;
-        std::vector<std::uint8_t> data(std::min<std::size_t>(request->memory.transfer_count, room));
-        const std::size_t got = std::min(options_.read_physical(request->memory.address, data), data.size());
+        const std::size_t wanted = std::min<std::size_t>(request->memory.transfer_count, room);
+        auto& data = fast_path_data_;  // async_send takes the bytes before it returns
+        data.resize(wanted);
+        const std::size_t got = std::min(options_.read_physical(request->memory.address, data), wanted);
         data.resize(got);
         kd::manipulate_header reply = *request;
-        reply.return_status = got > 0 || data.empty() ? status_success : status_unsuccessful;
+        // As the kernel answers: nothing read of something asked for is a failure.
+        reply.return_status = got > 0 || wanted == 0 ? status_success : status_unsuccessful;
         reply.memory.actual_bytes = static_cast<std::uint32_t>(got);
         std::uint8_t header[kd::manipulate_header_size];
         kd::encode_manipulate(reply, header);
@@ -333,6 +338,8 @@ private:
     std::uint64_t epoch_ = 0;
     std::vector<std::uint8_t> guest_buffer_;
     std::deque<std::vector<std::uint8_t>> outbox_;
+    std::vector<std::uint8_t> spare_message_;   // the last answer sent, its buffer kept for the next
+    std::vector<std::uint8_t> fast_path_data_;  // the fast path's read, reused for each
     std::deque<net::received_packet> inbox_;
     std::optional<pending_receive> receive_;
     asio::steady_timer receive_timer_, retry_timer_;

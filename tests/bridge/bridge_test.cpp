@@ -409,7 +409,18 @@ TEST(Bridge, TheFastPathAnswersPhysicalReadsFromGuestMemoryWithoutTheGuest) {
         EXPECT_TRUE(std::equal(reply->body.begin() + kd::manipulate_header_size, reply->body.end(),
                                memory.begin() + static_cast<long>(address)));
     }
-    EXPECT_EQ(rig.bridge->stats().fast_path_reads, 3u);
+    // Memory the host cannot read is answered as the kernel would: unsuccessful, no bytes.
+    rig.debugger->async_send(packet_type::state_manipulate,
+                             manipulate(kd::manipulate_api::read_physical_memory, 1 << 21, 3000), {},
+                             [](std::error_code) {});
+    const auto refused = rig.debugger_receive();
+    ASSERT_TRUE(refused);
+    const auto h = kd::decode_manipulate(refused->body);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->return_status, 0xC0000001u) << "STATUS_UNSUCCESSFUL";
+    EXPECT_EQ(h->memory.actual_bytes, 0u);
+    EXPECT_EQ(refused->body.size(), kd::manipulate_header_size);
+    EXPECT_EQ(rig.bridge->stats().fast_path_reads, 4u);
     EXPECT_EQ(rig.bridge->stats().guest_calls, calls_before) << "the guest was not woken";
 }
 
