@@ -127,4 +127,69 @@ TEST(PeerQuirks, ADuplicateDoesNotCountAsAnImplicitAck) {
     d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate());  // retransmission
     EXPECT_TRUE(d.completions.empty());
 }
+
+TEST(PeerQuirks, ToADebuggerOnlyTheReplyToItsRequestIsAnImplicitAck) {
+    // Seen with ReactOS: a spontaneous state change crossed our GetVersion; taking it for the ACK
+    // made us ignore the target's RESEND for the GetVersion, and the session hung.
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(0x3030));
+    d.send(packet_type::state_manipulate, manipulate(0x3146));
+    d.receive_data(packet_type::state_change64, id1, manipulate(0x3030));  // not an answer
+    d.receive_data(packet_type::debug_io, id0, print_string("nor this"));
+    d.receive_data(packet_type::state_manipulate, id1, manipulate(0x3130));  // another API's
+    EXPECT_TRUE(d.completions.empty());
+    d.written();
+    d.receive_resend();
+    const auto w = d.written();
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].type, packet_type::state_manipulate) << "the RESEND is honoured";
+    d.receive_data(packet_type::state_manipulate, id0, manipulate(0x3146));  // the reply
+    ASSERT_EQ(d.completions.size(), 1u);
+}
+
+TEST(PeerQuirks, ToADebuggerAStopIsTheImplicitAckOfAContinue) {
+    // Continue has no reply: the target runs, and its next stop proves the Continue arrived.
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(0x3030));
+    d.send(packet_type::state_manipulate, manipulate(0x313C));  // Continue2; its ACK is lost
+    d.receive_data(packet_type::state_change64, id1, manipulate(0x3030));
+    ASSERT_EQ(d.completions.size(), 1u);
+    EXPECT_EQ(d.received_bodies.size(), 2u);
+}
+
+TEST(PeerQuirks, ToATargetAnyDataPacketIsAnImplicitAck) {
+    endpoint_harness t(target_config());
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.receive_data(packet_type::state_manipulate, id0, manipulate(0x3146));
+    ASSERT_EQ(t.completions.size(), 1u);
+}
+
+TEST(PeerQuirks, ARESENDForAPacketTakenAsDeliveredIsHonouredOnce) {
+    endpoint_harness d(quiet_debugger_config());
+    d.receive_data(packet_type::state_change64, id0 | sync_bit, manipulate(0x3030));
+    d.send(packet_type::state_manipulate, manipulate(0x3146));
+    d.receive_data(packet_type::state_manipulate, id1, manipulate(0x3146));  // implicit ACK
+    d.written();
+    d.receive_resend();
+    auto w = d.written();
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].type, packet_type::state_manipulate);
+    EXPECT_EQ(w[0].id, id0) << "unchanged: a receiver that had it takes it for a repeat";
+    d.receive_resend();
+    EXPECT_TRUE(d.written().empty()) << "once";
+}
+
+TEST(PeerQuirks, AnAckIsSentWithoutSyncAndTakenWithOrWithoutIt) {
+    endpoint_harness t(target_config());
+    t.receive_data(packet_type::state_manipulate, id0 | sync_bit, manipulate());
+    const auto w = t.written();
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].id, id0) << "ReactOS compares an ACK with its id less SYNC";
+    t.send(packet_type::state_manipulate, manipulate());
+    t.receive_ack(id0 | sync_bit);  // ReactOS echoes SYNC
+    ASSERT_EQ(t.completions.size(), 1u);
+    t.send(packet_type::state_manipulate, manipulate());
+    t.receive_ack(id1);
+    EXPECT_EQ(t.completions.size(), 2u);
+}
 }  // namespace

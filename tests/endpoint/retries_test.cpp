@@ -31,7 +31,7 @@ TEST(Retries, GivingUpResetsTheIdsAsAtBoot) {
     t.send(packet_type::debug_io, print_string("a"));
     t.receive_ack(id0);
     t.send(packet_type::debug_io, print_string("b"));  // id1, never acknowledged
-    t.wait(30s);
+    t.wait(60s);
     t.written();
     t.send(packet_type::debug_io, print_string("c"));
     EXPECT_EQ(t.written().at(0).id, id0 | sync_bit);
@@ -51,7 +51,9 @@ TEST(Retries, AfterFirstContactTheConfiguredCountApplies) {
 }
 
 TEST(Retries, AStateChangeIsRetriedForeverAndThePeerReportedSilentOnce) {
-    endpoint_harness t(target_config());
+    endpoint_config c = target_config();
+    c.ack_timeout_min = c.ack_timeout_max = c.ack_timeout = 1s;  // a fixed timer, to count attempts
+    endpoint_harness t(c);
     t.send(packet_type::state_change64, manipulate(0x3030));
     t.wait(60s);
     EXPECT_EQ(data_packets(t.written()), 61u);
@@ -78,7 +80,9 @@ TEST(Retries, ATargetThatCancelsASendRestartsItsIdsWithSync) {
 }
 
 TEST(Retries, ADebuggerThatCancelsASendRestartsIdsThroughTheResetHandshake) {
-    endpoint_harness d(quiet_debugger_config());
+    endpoint_harness d(debugger_config());
+    d.start();
+    d.receive_reset(0);
     d.send(packet_type::state_manipulate, manipulate());
     d.receive_ack(id0);
     d.send(packet_type::state_manipulate, manipulate());
@@ -93,6 +97,75 @@ TEST(Retries, ADebuggerThatCancelsASendRestartsIdsThroughTheResetHandshake) {
     EXPECT_TRUE(d.written().empty()) << "held until the target answers";
     d.receive_reset(0);
     EXPECT_EQ(d.written().at(0).id, id0);
+}
+
+TEST(Retries, WithResetsOffACancelledSendStartsNoHandshake) {
+    // WinDbg's resets=0: nothing the debugger does may send a RESET.
+    endpoint_harness d(quiet_debugger_config());
+    d.send(packet_type::state_manipulate, manipulate());
+    d.receive_ack(id0);
+    d.send(packet_type::state_manipulate, manipulate());
+    d.written();
+    d.ep.cancel_send(d.now);
+    d.wait(5s);
+    EXPECT_TRUE(d.written().empty());
+    EXPECT_FALSE(d.ep.handshake_pending());
+    d.send(packet_type::state_manipulate, manipulate());
+    EXPECT_EQ(d.written().at(0).id, id1) << "ids unchanged";
+}
+
+TEST(Retries, TheAckTimeoutAdaptsToTheMeasuredRoundTrip) {
+    endpoint_harness t(target_config());
+    // Ten exchanges with a 2 ms round trip: the timer falls to its 50 ms floor.
+    std::uint32_t id = id0;
+    for (int i = 0; i < 10; ++i) {
+        t.send(packet_type::debug_io, print_string("x"));
+        t.wait(2ms);
+        t.receive_ack(id);
+        id ^= 1;
+    }
+    t.written();
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.wait(49ms);
+    EXPECT_EQ(data_packets(t.written()), 1u) << "not yet";
+    t.wait(2ms);
+    EXPECT_EQ(data_packets(t.written()), 1u) << "retransmitted after the floor";
+    // Each timeout doubles the wait: 100 ms, then 200 ms.
+    t.wait(98ms);
+    EXPECT_EQ(data_packets(t.written()), 0u);
+    t.wait(2ms);
+    EXPECT_EQ(data_packets(t.written()), 1u);
+    t.wait(201ms);
+    EXPECT_EQ(data_packets(t.written()), 1u);
+    EXPECT_EQ(t.ep.stats().timeouts, 3u);
+}
+
+TEST(Retries, TheAckTimeoutNeverPassesItsCeilingNorLearnsFromRetransmissions) {
+    endpoint_harness t(target_config());
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.wait(30s);
+    const auto before = data_packets(t.written());
+    EXPECT_GE(before, 15u) << "1 s, then 2 s at most between attempts";
+    EXPECT_LE(before, 16u);
+    t.receive_ack(id0 | sync_bit);  // an ACK of a retransmitted packet is no sample (Karn)
+    t.send(packet_type::state_change64, manipulate(0x3030));
+    t.wait(999ms);
+    EXPECT_EQ(data_packets(t.written()), 1u) << "still the initial 1 s";
+}
+
+TEST(Retries, ADroppableSendIsNotGivenUpWhileThePeerShowsItIsThere) {
+    // A debugger whose RESET answer was lost drops our DbgPrint and sends RESETs and RESENDs:
+    // it is there, so the print waits for it.
+    endpoint_harness t(target_config());
+    t.send(packet_type::debug_io, print_string("hello\n"));
+    for (int i = 0; i < 8; ++i) {
+        t.wait(1500ms);
+        t.receive_resend();
+    }
+    EXPECT_TRUE(t.completions.empty());
+    t.wait(20s);  // then it goes quiet
+    ASSERT_EQ(t.completions.size(), 1u);
+    EXPECT_EQ(t.completions[0].result, events::send_completed::outcome::given_up);
 }
 
 TEST(Retries, WhichSendsAreDroppable) {

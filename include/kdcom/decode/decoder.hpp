@@ -54,12 +54,18 @@ struct options {
     // Largest body accepted, in bytes. Windows never sends more than 4000; some peers do. Values
     // above 65535 (what ByteCount can express) are treated as 65535.
     std::size_t max_body = wire::default_max_body;
+    // Reject a control packet whose ByteCount or Checksum is not 0 (`malformed_control_packet`).
+    // Off by default: ReactOS and Windows never look at either field of a control packet, and
+    // pykdclient on Python 3 sends its ACKs and RESETs with Checksum 0x000080C2. Tools that judge a
+    // capture turn it on.
+    bool strict_control = false;
 };
 
 class decoder {
 public:
     explicit decoder(options opts = {})
         : max_body_(std::min(opts.max_body, wire::byte_count_limit)),
+          strict_control_(opts.strict_control),
           capacity_(wire::data_packet_size(max_body_)),
           buffer_(std::make_unique<std::uint8_t[]>(capacity_)) {}
 
@@ -230,7 +236,7 @@ private:
             if (f[0] == wire::control_leader_byte) {
                 if (!wire::is_control_type(h.type)) {
                     err.error = errc::unknown_packet_type;
-                } else if (h.byte_count != 0 || h.checksum != 0) {
+                } else if (strict_control_ && (h.byte_count != 0 || h.checksum != 0)) {
                     err.error = errc::malformed_control_packet;
                 } else {
                     queue(control_packet{base + s, h});
@@ -303,6 +309,7 @@ private:
     }
 
     std::size_t max_body_;
+    bool strict_control_;
     std::size_t capacity_;
     std::unique_ptr<std::uint8_t[]> buffer_;
     std::size_t held_begin_ = 0;  // held bytes are buffer_[held_begin_, held_end_)

@@ -59,6 +59,8 @@ struct endpoint_stats {
     std::uint64_t acks_sent = 0, acks_received = 0;
     std::uint64_t resends_sent = 0, resends_received = 0;
     std::uint64_t resets_sent = 0, resets_received = 0, stale_resets_ignored = 0;
+    std::uint64_t stale_resends_ignored = 0;  // RESENDs that came too soon to concern our packet
+    std::uint64_t timeouts = 0;  // retransmissions because an ACK timeout passed
     std::uint64_t framing_errors = 0;
     std::uint64_t bytes_sent = 0, bytes_received = 0, bytes_discarded = 0;
     std::uint64_t breakins = 0;  // break-ins sent (debugger) or honoured (target)
@@ -72,6 +74,7 @@ public:
           frame_(std::make_unique<std::uint8_t[]>(wire::data_packet_size(decoder_.max_body()))) {
         // A booting target announces itself with SYNC; a debugger starts plain.
         next_id_ = wire::initial_packet_id | (config.role == role::target ? wire::sync_packet_id : 0);
+        rto_ = clamp_timeout(config.ack_timeout);
         queue_.reserve(32);
     }
 
@@ -115,10 +118,14 @@ public:
         advance(now);
         resend_budget_ = 1;
         if (reset_deadline_ && now >= *reset_deadline_) {
-            if (resets_sent_ >= config_.initial_retries) set_link(events::link_state::peer_silent);
+            if (++resets_sent_ >= config_.initial_retries) set_link(events::link_state::peer_silent);
             send_reset_packet();
         }
-        if (ack_deadline_ && now >= *ack_deadline_) retransmit_or_give_up();
+        if (ack_deadline_ && now >= *ack_deadline_) {
+            ++stats_.timeouts;
+            attempt_timeout_ = std::min(attempt_timeout_ * 2, config_.ack_timeout_max);  // back off
+            retransmit_or_give_up();
+        }
         if (decoder_.buffered() > 0 && now >= last_rx_ + config_.read_timeout) decoder_.finish();
     }
 
@@ -144,19 +151,22 @@ public:
         attempts_ = 0;
         transmissions_ = 0;
         reported_silent_ = false;
+        delivered_frame_resendable_ = false;
+        attempt_timeout_ = rto_;
         if (!handshake_pending_) transmit_frame();  // else sent when the handshake completes
         return {};
     }
 
     // Abandons the send in progress (send_completed: cancelled). Whether the peer got it cannot be
-    // known, so the ids restart: a debugger runs the reset handshake; a target restarts its ids
-    // with SYNC as it does at boot (see docs/protocol.md on what each guarantees).
+    // known, so the ids restart: a debugger runs the reset handshake (unless resets are off: then
+    // its ids stay as they are, and the next send may be taken as a repeat of this one); a target
+    // restarts its ids with SYNC as it does at boot (see docs/protocol.md on what each guarantees).
     void cancel_send(timestamp now) {
         advance(now);
         if (!sending_) return;
         finish_send(events::send_completed::outcome::cancelled);
-        if (config_.role == role::debugger) begin_handshake();
-        else restart_ids_with_sync();
+        if (config_.role == role::target) restart_ids_with_sync();
+        else if (config_.send_resets) begin_handshake();
     }
 
     // Debugger: asks a running target to stop (the single byte 'b').
@@ -171,12 +181,15 @@ public:
     }
 
     // Debugger: starts a reset handshake (RESET every reset_interval until the target answers;
-    // a send in progress waits for it, then goes out with the initial id).
+    // a send in progress waits for it, then goes out with the initial id). It runs even with
+    // send_resets off: the caller asked for it. The endpoint's first input starts one by itself
+    // (with send_resets): a call at that same moment does not send a second RESET.
     // Target: restarts both ids the way a booting target does; the next packet carries SYNC.
     void start_reset(timestamp now) {
+        const bool first_input = !started_;
         advance(now);
-        if (config_.role == role::debugger) begin_handshake();
-        else restart_ids_with_sync();
+        if (config_.role == role::target) restart_ids_with_sync();
+        else if (!(first_input && handshake_pending_)) begin_handshake();
     }
 
     // Target: whether a break-in arrived since the last poll (the kernel's KD_POLL_BREAKIN).
@@ -229,6 +242,7 @@ public:
 
 private:
     static constexpr std::uint32_t id_mask = ~wire::sync_packet_id;
+    static constexpr std::uint32_t continue_api = 0x3136, continue2_api = 0x313C;  // DbgKdContinueApi(2)
 
     // ---- Time and start-up -----------------------------------------------------------------
 
@@ -258,13 +272,20 @@ private:
     }
 
     void on_data(const decode::data_packet& p) {
-        if (handshake_pending_) return;  // the target sends it again after answering our RESET
+        if (handshake_pending_) {
+            // Not taken: the target sends it again after answering our RESET. But it is waiting
+            // for an ACK now, the moment when even a target that reads nothing while it runs
+            // (ReactOS) reads a RESET: send one at once.
+            if (now_ >= last_reset_sent_ + config_.reset_on_data_interval) send_reset_packet();
+            return;
+        }
         const std::uint32_t id = p.header.id & id_mask;
         if (id != wire::initial_packet_id && id != (wire::initial_packet_id | 1)) {
             request_resend();
             return;
         }
         progress_since_reset_ = true;
+        peer_heard();
         const bool sync = (p.header.id & wire::sync_packet_id) != 0;
         const fingerprint fp{p.header.type, id, p.header.byte_count, p.header.checksum};
         if (sync && !(have_last_delivered_ && fp == last_delivered_)) {
@@ -292,8 +313,10 @@ private:
             ++stats_.duplicates_received;  // acknowledged again so the sender moves on
             return;
         }
-        if (sending_ && ack_deadline_ && config_.implicit_ack)
+        if (sending_ && ack_deadline_ && config_.implicit_ack && proves_delivery(p)) {
             finish_send(events::send_completed::outcome::acknowledged);
+            delivered_frame_resendable_ = true;
+        }
         expected_id_ ^= 1;
         last_delivered_ = fp;
         have_last_delivered_ = true;
@@ -305,21 +328,30 @@ private:
         switch (c.header.type) {
         case wire::packet_type::acknowledge:
             ++stats_.acks_received;
+            peer_heard();
+            // Either form of the id: Windows-style senders echo it without SYNC, ReactOS with.
             if (sending_ && ack_deadline_ && (c.header.id & id_mask) == (next_id_ & id_mask)) {
                 progress_since_reset_ = true;
+                if (transmissions_ == 1) sample_round_trip(now_ - first_transmit_at_);  // Karn
                 finish_send(events::send_completed::outcome::acknowledged);
             }
             break;
         case wire::packet_type::resend:
             ++stats_.resends_received;
-            if (sending_ && ack_deadline_) retransmit_or_give_up();
+            peer_heard();
+            if (sending_ && ack_deadline_ && resend_predates_transmission()) ++stats_.stale_resends_ignored;
+            else if (sending_ && ack_deadline_) retransmit_or_give_up();
+            else if (std::exchange(delivered_frame_resendable_, false)) retransmit_delivered_frame();
             break;
         case wire::packet_type::reset:
             ++stats_.resets_received;
+            peer_heard();
             if (config_.role == role::target) answer_reset(c.header.id);
-            else if (handshake_pending_ && answers_our_handshake(c.header.id)) complete_handshake();
-            // A debugger outside its handshake ignores RESETs: they are late answers to RESETs
-            // it repeated, and answering or obeying them is how RESETs bounce forever.
+            else if (handshake_pending_) complete_handshake();  // whatever its id
+            else fresh_ = true;
+            // A debugger outside its handshake does not answer a RESET (answering is how RESETs
+            // bounce for ever): it is a late answer to one it repeated, or a duplicate. The target
+            // restarted its ids for it, so the target's next packet is taken whatever its id.
             break;
         default: break;
         }
@@ -364,6 +396,8 @@ private:
     // Puts the pending frame on the wire with the current id.
     void transmit_frame() {
         boost::endian::store_little_u32(frame_.get() + 8, next_id_);
+        if (transmissions_ == 0) first_transmit_at_ = now_;
+        last_transmit_at_ = now_;
         events::transmit t;
         t.kind = events::transmit::what::data_packet;
         t.type = send_type_;
@@ -372,8 +406,68 @@ private:
         ++(transmissions_ > 0 ? stats_.retransmissions : stats_.packets_sent);
         ++transmissions_;
         ++attempts_;
-        ack_deadline_ = now_ + config_.ack_timeout;
+        ack_deadline_ = now_ + attempt_timeout_;
         queue_transmit(t);
+    }
+
+    // The peer asked again for a packet we took as delivered because it answered it: send it
+    // again, unchanged. A receiver that had it takes the copy for a repeat and acknowledges it.
+    void retransmit_delivered_frame() {
+        events::transmit t;
+        t.kind = events::transmit::what::data_packet;
+        t.type = send_type_;
+        t.retransmission = true;
+        t.frame = std::span<const std::uint8_t>(frame_.get(), frame_size_);
+        ++stats_.retransmissions;
+        queue_transmit(t);
+    }
+
+    // Whether the peer's data packet shows that it got ours (implicit acknowledgement). A debugger
+    // only sends in answer, so to a target any packet from it does. A target sends state changes
+    // and prints on its own, so to a debugger only the reply to its request does.
+    // A Continue has no reply: the target runs, and the next thing it reports is a stop, which
+    // therefore proves the Continue arrived.
+    bool proves_delivery(const decode::data_packet& p) const noexcept {
+        if (config_.role == role::target) return true;
+        const std::size_t body_size = frame_size_ - wire::data_packet_size(0);
+        if (send_type_ != wire::packet_type::state_manipulate || body_size < 4) return false;
+        const std::uint32_t api = boost::endian::load_little_u32(frame_.get() + wire::header_size);
+        if (p.header.type == wire::packet_type::state_change64 || p.header.type == wire::packet_type::state_change32)
+            return api == continue_api || api == continue2_api;
+        return p.header.type == wire::packet_type::state_manipulate && p.body.size() >= 4 &&
+               boost::endian::load_little_u32(p.body.data()) == api;
+    }
+
+    // Whether a RESEND was sent before our last transmission could have reached the peer, so that
+    // it asks for something else: it arrived less than half a round trip after that transmission.
+    // ReactOS answers a stale duplicate of our packet, read while it awaits the ACK of its own,
+    // with RESEND; obeying would send a new duplicate into the same trap, request after request.
+    // Ignoring a RESEND costs at most one ACK timeout.
+    bool resend_predates_transmission() const noexcept {
+        return have_rtt_ && now_ - last_transmit_at_ < srtt_ / 2;
+    }
+
+    // Any valid packet from the peer: it is there, so a droppable send starts its count again.
+    void peer_heard() noexcept {
+        if (sending_ && send_droppable_) attempts_ = 0;
+    }
+
+    // RFC 6298's estimator, on ACKs of packets sent once.
+    void sample_round_trip(timestamp sample) noexcept {
+        if (!have_rtt_) {
+            srtt_ = sample;
+            rttvar_ = sample / 2;
+            have_rtt_ = true;
+        } else {
+            const timestamp error = srtt_ > sample ? srtt_ - sample : sample - srtt_;
+            rttvar_ = (3 * rttvar_ + error) / 4;
+            srtt_ = (7 * srtt_ + sample) / 8;
+        }
+        rto_ = clamp_timeout(srtt_ + 4 * rttvar_);
+    }
+
+    timestamp clamp_timeout(timestamp t) const noexcept {
+        return std::clamp(t, config_.ack_timeout_min, std::max(config_.ack_timeout_min, config_.ack_timeout_max));
     }
 
     void retransmit_or_give_up() {
@@ -423,30 +517,25 @@ private:
 
     // ---- Reset handshake -------------------------------------------------------------------
 
-    // Starts a handshake, or (if one is pending) sends its RESET again: overlapping handshakes
-    // with different ids would let a late answer to the older one end the newer one early.
+    // Starts a handshake, or (if one is pending) sends its RESET again.
+    //
+    // Any RESET from the target ends it, whatever its id (targets answer with 0, 0xDEADBEEF, the
+    // id we sent, or stack garbage), even a late answer to an earlier handshake: the link keeps
+    // order, so the target reads our newer RESET before anything we send after taking that answer.
+    // It answers that one too and sends its pending packet again; we take the copy for a repeat.
     void begin_handshake() {
         if (!handshake_pending_) {
             handshake_pending_ = true;
-            reset_id_ = config_.first_reset_id + handshakes_++;
             resets_sent_ = 0;
         }
         ack_deadline_.reset();  // a send in progress waits for the handshake
         send_reset_packet();
     }
 
-    // Whether a RESET with this id can be the answer to our pending handshake: our current id
-    // echoed (kdcom targets echo), or an id that is none of ours (Windows and ReactOS answer with
-    // 0 or whatever is on the stack). A late echo of an earlier handshake's id is not.
-    bool answers_our_handshake(std::uint32_t id) const noexcept {
-        const std::uint32_t age = id - config_.first_reset_id;  // wraps for ids below the first
-        return id == reset_id_ || age >= handshakes_;
-    }
-
     void send_reset_packet() {
-        send_control(wire::packet_type::reset, reset_id_);
-        ++resets_sent_;
+        send_control(wire::packet_type::reset, config_.reset_id);
         ++stats_.resets_sent;
+        last_reset_sent_ = now_;
         reset_deadline_ = now_ + config_.reset_interval;
     }
 
@@ -488,10 +577,13 @@ private:
         }
     }
 
+    // After a RESET both sides restart at the initial id. Our next send uses it; the peer's next
+    // packet is taken whatever its id, since not every peer restarts (Xen's kdd carries on with
+    // its own count; pykdclient copies the id it last received).
     void reset_ids() {
         next_id_ = wire::initial_packet_id;
         expected_id_ = wire::initial_packet_id;
-        fresh_ = false;
+        fresh_ = true;
         last_had_sync_ = false;
         have_last_delivered_ = false;
     }
@@ -558,6 +650,17 @@ private:
     unsigned transmissions_ = 0;  // times this packet went on the wire, resets included
     bool reported_silent_ = false;
     std::optional<timestamp> ack_deadline_;  // set while a sent packet awaits its ACK
+    timestamp first_transmit_at_{}, last_transmit_at_{};
+    // The last send was taken as delivered because the peer answered it; a RESEND may still ask
+    // for it once.
+    bool delivered_frame_resendable_ = false;
+
+    // Retransmission timer (RFC 6298): rto_ for a new packet, attempt_timeout_ for the current
+    // attempt (doubled on each timeout).
+    timestamp rto_{};
+    timestamp attempt_timeout_{};
+    timestamp srtt_{}, rttvar_{};
+    bool have_rtt_ = false;
     std::uint32_t next_id_ = wire::initial_packet_id;
     bool contacted_ = false;  // a packet of ours was acknowledged since start or the last give-up
 
@@ -570,9 +673,8 @@ private:
 
     // Reset handshake, debugger side.
     bool handshake_pending_ = false;
-    std::uint32_t reset_id_ = 0;
-    std::uint32_t handshakes_ = 0;
-    unsigned resets_sent_ = 0;
+    unsigned resets_sent_ = 0;  // repeats for want of an answer
+    timestamp last_reset_sent_{};
     std::optional<timestamp> reset_deadline_;
 
     // Reset handshake, target side.

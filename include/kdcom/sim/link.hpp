@@ -21,6 +21,7 @@ struct faults {
     double byte_loss = 0;    // per byte: the byte vanishes
     double corruption = 0;   // per byte: the byte is replaced by a random one
     double bit_flip = 0;     // per byte: one bit of it flips
+    double damage = 0;       // per write: one of its bytes is replaced by another value
     double duplication = 0;  // per write: it arrives twice in a row
     double truncation = 0;   // per write: only a random prefix arrives
     double garbage = 0;      // per write: a burst of line noise arrives before it
@@ -33,7 +34,7 @@ struct faults {
 
     // Nothing at all: a perfect wire.
     bool none() const {
-        return packet_loss == 0 && byte_loss == 0 && corruption == 0 && bit_flip == 0 &&
+        return packet_loss == 0 && byte_loss == 0 && corruption == 0 && bit_flip == 0 && damage == 0 &&
                duplication == 0 && truncation == 0 && garbage == 0 && max_chunk == 0;
     }
 };
@@ -50,11 +51,13 @@ public:
             out = random_.garbage(1 + random_.below(faults_.garbage_max));
         std::size_t length = bytes.size();
         if (length > 1 && random_.chance(faults_.truncation)) length = random_.below(length);
+        const std::size_t damaged = random_.chance(faults_.damage) ? random_.below(length) : length;
         const int copies = random_.chance(faults_.duplication) ? 2 : 1;
         for (int copy = 0; copy < copies; ++copy) {
             for (std::size_t i = 0; i < length; ++i) {
                 if (random_.chance(faults_.byte_loss)) continue;
                 std::uint8_t b = bytes[i];
+                if (i == damaged) b = static_cast<std::uint8_t>(b + 1 + random_.below(255));
                 if (random_.chance(faults_.corruption)) b = random_.byte();
                 if (random_.chance(faults_.bit_flip)) b ^= static_cast<std::uint8_t>(1u << random_.below(8));
                 out.push_back(b);

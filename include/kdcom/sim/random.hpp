@@ -11,6 +11,14 @@
 
 namespace kdcom::sim {
 
+// An independent seed for stream `stream` of a run seeded with `seed` (splitmix64's finaliser).
+inline std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) noexcept {
+    std::uint64_t z = seed * 0x9E3779B97F4A7C15ull + stream;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 class random {
 public:
     explicit random(std::uint64_t seed) : engine_(seed) {}

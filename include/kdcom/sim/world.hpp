@@ -63,8 +63,8 @@ public:
 
     explicit world(const world_config& config)
         : config_(config),
-          to_target_(config.to_target, mix(config.seed, 1)),
-          to_debugger_(config.to_debugger, mix(config.seed, 2)) {
+          to_target_(config.to_target, mix_seed(config.seed, 1)),
+          to_debugger_(config.to_debugger, mix_seed(config.seed, 2)) {
         debugger_.ep = std::make_unique<endpoint>(config.debugger);
         target_.ep = std::make_unique<endpoint>(config.target);
     }
@@ -91,15 +91,13 @@ public:
     }
 
     // Replaces `r`'s endpoint by a fresh one, as if its process restarted. Its application keeps
-    // its outbox, so the packet it was sending goes out again. A restarted debugger uses new
-    // RESET ids, as a new process would. With `drop_in_flight`, bytes on their way to it are lost
-    // (a socket reconnect); otherwise they are read by the new endpoint (a pipe).
+    // its outbox, so the packet it was sending goes out again. With `drop_in_flight`, bytes on
+    // their way to it are lost (a socket reconnect); otherwise they are read by the new endpoint
+    // (a pipe).
     void restart(role r, bool drop_in_flight = false) {
         side& s = at(r);
         ++s.restarts;
-        endpoint_config c = r == role::debugger ? config_.debugger : config_.target;
-        c.first_reset_id += static_cast<std::uint32_t>(s.restarts) << 16;
-        s.ep = std::make_unique<endpoint>(c);
+        s.ep = std::make_unique<endpoint>(r == role::debugger ? config_.debugger : config_.target);
         if (drop_in_flight) link_into(r).clear();
     }
 
@@ -152,13 +150,6 @@ public:
     }
 
 private:
-    static std::uint64_t mix(std::uint64_t seed, std::uint64_t stream) {
-        std::uint64_t z = seed * 0x9E3779B97F4A7C15ull + stream;  // splitmix64 finaliser
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-
     void start_next_send(role r) {
         side& s = at(r);
         while (!s.outbox.empty() && !s.ep->send_in_progress()) {
