@@ -114,6 +114,7 @@ private:
         writing_ = false;
         if (guest_send_in_flight_) session_->cancel_send();  // nobody waits for it any more
         guest_send_in_flight_ = false;
+        reset_after_send_completed_ = false;
         sent_owed_.reset();
         if (!closed_) open_guest();
     }
@@ -148,8 +149,10 @@ private:
                                          return;
                                      if (!ec) ++self->stats_.packets_to_debugger;
                                      // The debugger now knows the kernel's state: a reset before
-                                     // this needs no state change again.
-                                     if (!ec && type == wire::packet_type::state_change64) self->reset_unreported_ = false;
+                                     // this needs no state change again; a reset after it does.
+                                     const bool reset_after = std::exchange(self->reset_after_send_completed_, false);
+                                     if (!ec && type == wire::packet_type::state_change64 && !reset_after)
+                                         self->reset_unreported_ = false;
                                      shm::kd_pdu sent = sent_answer;
                                      sent.status = ec ? KDCOM_SHM_SEND_GAVE_UP : KDCOM_SHM_SEND_ACKNOWLEDGED;
                                      if (!takes_packet || !self->inbox_.empty()) return self->finish_send(sent, takes_packet);
@@ -320,6 +323,10 @@ private:
                 // its state change again. A kernel between calls learns it from its next receive,
                 // as kdcom.dll's would find the RESET waiting on the line, unless it reports its
                 // state first (a break, or a send that was in flight and went to the new debugger).
+                // This completion reaches us after this notice even when the ACK came first (both
+                // in one read): if the endpoint has finished the guest's send already, the reset
+                // came after it, and the state it reported is the old debugger's.
+                if (guest_send_in_flight_ && !session_->protocol().send_in_progress()) reset_after_send_completed_ = true;
                 inbox_.clear();
                 if (receive_) finish_receive(KDCOM_SHM_RECEIVE_RESEND);
                 else reset_unreported_ = true;
@@ -345,6 +352,7 @@ private:
     asio::steady_timer receive_timer_, retry_timer_;
     bool writing_ = false, receiving_ = false, closed_ = false, guest_send_in_flight_ = false;
     bool reset_unreported_ = false;  // the debugger reset the link while the guest was not receiving
+    bool reset_after_send_completed_ = false;  // a reset came after the endpoint finished the guest's send
     std::optional<shm::kd_pdu> sent_owed_;  // a SENT waiting, for a turn at most, for a packet to carry
     statistics stats_;
     notice_function notice_;

@@ -16,7 +16,7 @@ enum class errc {
     bad_trailer,               // the byte after a data packet's body is not 0xAA
     byte_count_too_large,      // ByteCount exceeds the configured body limit
     unknown_packet_type,       // PacketType is not one that travels under this leader
-    malformed_control_packet,  // a control packet with a non-zero ByteCount or Checksum (strict decoding only)
+    malformed_control_packet,  // a control packet with a non-zero ByteCount (or Checksum, decoding strictly)
     truncated_packet,          // the stream ended (or the reader gave up) inside a packet
 
     // Encoder errors.

@@ -6,7 +6,11 @@
 
 #include <random>
 
+#include <asio/local/stream_protocol.hpp>
+#include <asio/write.hpp>
+
 #include "kdcom/bridge/bridge.hpp"
+#include "kdcom/decode/decoder.hpp"
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
@@ -311,6 +315,55 @@ TEST(Bridge, AResetWhileTheGuestIsBetweenCallsIsToldToItsNextReceive) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, KDCOM_SHM_RECEIVE_TIMEOUT) << "the new debugger has the state already";
     EXPECT_EQ(rig.bridge->stats().resends_to_guest, 1u);
+}
+
+TEST(Bridge, AResetInTheSameReadAsTheAckOfTheStateChangeStillHasTheKernelReportAgain) {
+    // Seen with pykdclient: its ACK of the state change and its next RESET arrived in one read.
+    // The endpoint reports the ACK, then the RESET; the bridge learnt of the send's completion
+    // after the reset and took the state as reported, so the kernel never sent it again.
+    bridge_rig rig({}, /*with_debugger=*/false);
+    asio::local::stream_protocol::socket raw(rig.io);
+    raw.connect(asio::local::stream_protocol::endpoint(rig.dir.path + "/kd.sock"));
+    decode::decoder from_bridge;
+    std::array<std::uint8_t, 4096> buffer{};
+    auto read_packet = [&](packet_type type) -> std::optional<std::uint32_t> {
+        for (int reads = 0; reads < 100; ++reads) {
+            while (auto e = from_bridge.next())
+                if (const auto* p = std::get_if<decode::data_packet>(&*e); p && p->header.type == type) return p->header.id;
+            std::size_t n = 0;
+            bool done = false;
+            raw.async_read_some(asio::buffer(buffer), [&](std::error_code ec, std::size_t got) {
+                n = ec ? 0 : got;
+                done = true;
+            });
+            if (!rig.run_until([&] { return done; }, 2s) || n == 0) return std::nullopt;
+            from_bridge.push(std::span(buffer).first(n));
+        }
+        return std::nullopt;
+    };
+
+    // The kernel reports its stop; the guest's SEND is answered once the debugger acknowledges.
+    shm::kd_pdu sent_call = bridge_rig::send(packet_type::state_change64, breakpoint_state_change());
+    sent_call.sequence = rig.next_sequence++;
+    bytes message(shm::kd_pdu_size(sent_call));
+    std::error_code ec;
+    shm::encode_kd_pdu(sent_call, message, ec);
+    rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [](std::error_code, std::size_t) {});
+    const auto id = read_packet(packet_type::state_change64);
+    ASSERT_TRUE(id);
+    bytes ack_then_reset = control_frame(packet_type::acknowledge, *id & ~wire::sync_packet_id);
+    append(ack_then_reset, control_frame(packet_type::reset, 0x8080));
+    asio::write(raw, asio::buffer(ack_then_reset));
+    bytes answer(rig.guest->max_message());
+    std::optional<std::size_t> got;
+    rig.guest->async_receive_message(answer, [&](std::error_code e, std::uint16_t, std::size_t n) {
+        if (!e) got = n;
+    });
+    ASSERT_TRUE(rig.run_until([&] { return got.has_value(); }));
+
+    const auto r = rig.call(bridge_rig::receive(packet_type::state_manipulate, 500));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, KDCOM_SHM_RECEIVE_RESEND) << "the debugger reset after taking the state: report it again";
 }
 
 TEST(Bridge, PollingForBreakInAnswersAtOnce) {

@@ -13,8 +13,8 @@ TEST(Recovery, EveryPacketEmbeddedInRandomGarbageIsFound) {
         const auto s = make_random_stream(
             rng, {.packets = 15, .max_garbage = 300, .garbage_probability = 0.8});
         std::mt19937_64 chunk_rng(seed);
-        // Strict: random garbage can hold a control leader and type with a junk ByteCount or
-        // Checksum, which the default decoder takes for a (harmless) control packet.
+        // Strict: random garbage can hold a control leader, a type and a zero ByteCount with a
+        // junk Checksum, which the default decoder takes for a control packet.
         const auto r = decode_stream(s.stream, random_chunks(chunk_rng, 4096), {.strict_control = true});
         ASSERT_EQ(r.packets, s.packets) << "seed " << seed;
         ASSERT_EQ(r.packet_bytes + r.breakins + r.garbage_bytes, s.stream.size()) << "seed " << seed;

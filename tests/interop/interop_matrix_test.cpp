@@ -5,8 +5,10 @@
 // with every byte checked, continue, break-in, a read at the new stop, detach; then a second
 // debugger attaches to the running target on the same line, breaks in, reads and detaches.
 // A session must finish within a bounded virtual time; a session that delivers a wrong byte fails
-// whatever the peer. Where a peer's own flaw makes a fault unrecoverable, the table below says so
-// and why: such runs must still never deliver damaged data, and the test counts how many finished.
+// whatever the peer. A session that does not finish passes only if the run itself shows that a
+// flaw of the peer's own design stopped it (the peer model reports it: kdd misframed a damaged
+// header, pykdclient's one RESET, request or break-in was lost, a debugger without a reply timeout
+// sent a request the target could not use); the test counts and prints those separately.
 //
 // KDCOM_INTEROP_SEEDS sets the number of seeds per pairing and fault (default 200).
 #include <gtest/gtest.h>
@@ -63,6 +65,7 @@ struct session_result {
     bool completed = false;
     std::string damage;  // a wrong or short reply was taken: never acceptable
     std::string gave_up;  // the debugger gave a request up
+    std::string explained;  // why an incomplete run could not complete, when the run shows it
     std::uint64_t retransmissions = 0, resends = 0, resyncs = 0, stray_replies = 0;
 };
 
@@ -74,8 +77,8 @@ session_plan second_attach(std::uint64_t seed) {
     return {.reads = reads_second_attach, .starts_running = true, .break_in_and_continue = false, .seed = seed + 1'000'000};
 }
 
-// Runs two attaches over one duplex whose debugger side is built by `make_debugger`, and reads
-// the outcome through `session_of` (the debugger's session) and `counters`.
+// Runs two attaches over one duplex whose debugger side is built by `make_debugger`; `counters`
+// reads each debugger once its attach has ended.
 template <class Debugger>
 session_result run_two_attaches(std::function<std::unique_ptr<Debugger>(const session_plan&)> make_debugger,
                                 std::unique_ptr<node> target, const fault_case& fc, std::uint64_t seed,
@@ -109,74 +112,81 @@ session_result run_two_attaches(std::function<std::unique_ptr<Debugger>(const se
 struct pairing {
     std::string name;
     std::function<session_result(const fault_case&, std::uint64_t seed)> run;
-    // Faults this peer cannot always recover from, by its own design, with the reason.
-    std::vector<std::pair<std::string, std::string>> peer_flaws;
 };
 
-session_result kdcom_debugger_against(std::function<std::unique_ptr<node>()> make_target, const fault_case& fc,
+// kdcom's debugger against a target model; `explain(target)` says, for a run that did not finish,
+// whether the target's own design stopped it.
+template <class Target>
+session_result kdcom_debugger_against(std::function<std::unique_ptr<Target>()> make_target,
+                                      std::function<std::string(const Target&)> explain, const fault_case& fc,
                                       std::uint64_t seed) {
-    return run_two_attaches<kdcom_debugger>(
-        [](const session_plan& p) { return std::make_unique<kdcom_debugger>(p); }, make_target(), fc, seed,
-        [](const kdcom_debugger& d, session_result& r) {
-            r.retransmissions += d.ep().stats().retransmissions;
-            r.resends += d.ep().stats().resends_sent + d.ep().stats().resends_received;
-            r.resyncs += d.resyncs();
+    auto target = make_target();
+    const Target* t = target.get();
+    auto r = run_two_attaches<kdcom_debugger>(
+        [](const session_plan& p) { return std::make_unique<kdcom_debugger>(p); }, std::move(target), fc, seed,
+        [](const kdcom_debugger& d, session_result& out) {
+            out.retransmissions += d.ep().stats().retransmissions;
+            out.resends += d.ep().stats().resends_sent + d.ep().stats().resends_received;
+            out.resyncs += d.resyncs();
         });
+    if (!r.completed) r.explained = explain(*t);
+    return r;
 }
 
+std::string kddll_has_no_excuse(const peers::kddll_target&) { return {}; }
+
+std::string kdd_misframed(const peers::kdd_target& kdd) {
+    if (kdd.misframed() == 0) return {};
+    return "kdd trusts ByteCount, even a control packet's, and has no read timeout: a damaged or false header "
+           "swallowed what followed it";
+}
+
+// A debugger model against kdcom's target.
 session_result model_debugger_against_kdcom(const peers::debugger_behaviour& b, const fault_case& fc, std::uint64_t seed) {
     auto target = std::make_unique<kdcom_target>();
-    kdcom_target* t = target.get();
+    const kdcom_target* t = target.get();
+    std::string stuck;
     auto r = run_two_attaches<peers::model_debugger>(
         [b](const session_plan& p) { return std::make_unique<peers::model_debugger>(b, p); }, std::move(target), fc, seed,
-        [](const peers::model_debugger& d, session_result& out) { out.retransmissions += d.retransmissions(); });
+        [&stuck](const peers::model_debugger& d, session_result& out) {
+            out.retransmissions += d.retransmissions();
+            stuck = d.stuck_by_design();
+        });
+    if (!r.completed && !stuck.empty()) r.explained = "the debugger is stuck by design: " + stuck;
+    else if (!r.completed && t->unusable_packets() > 0)
+        r.explained = "a PacketType damaged into another valid type passes the checksum (which covers only the body): "
+                      "the target acknowledged a request it could not use, and this debugger has no reply timeout";
     r.retransmissions += t->ep().stats().retransmissions;
     r.resends += t->ep().stats().resends_sent + t->ep().stats().resends_received;
     r.resyncs += t->ep().stats().resets_received;
     return r;
 }
 
-const std::string kdd_swallows =
-    "kdd trusts a control packet's ByteCount and has no read timeout: a damaged or false header makes it "
-    "swallow up to 64 KiB of what follows";
-const std::string pykd_never_retransmits =
-    "pykdclient sends one RESET and never retransmits: a packet of its that is lost or damaged is never sent again";
-
 std::vector<pairing> all_pairings() {
-    std::vector<pairing> p;
-    p.push_back({"KdcomDebugger_WindowsKdcom",
-                 [](const fault_case& fc, std::uint64_t s) {
-                     return kdcom_debugger_against([] { return std::make_unique<peers::kddll_target>(peers::windows_kdcom()); }, fc, s);
-                 },
-                 {}});
-    p.push_back({"KdcomDebugger_ReactosKdcom",
-                 [](const fault_case& fc, std::uint64_t s) {
-                     return kdcom_debugger_against([] { return std::make_unique<peers::kddll_target>(peers::reactos_kdcom()); }, fc, s);
-                 },
-                 {}});
-    p.push_back({"KdcomDebugger_ReactosKddllOld",
-                 [](const fault_case& fc, std::uint64_t s) {
-                     return kdcom_debugger_against([] { return std::make_unique<peers::kddll_target>(peers::reactos_kddll_old()); }, fc, s);
-                 },
-                 {}});
-    p.push_back({"KdcomDebugger_XenKdd",
-                 [](const fault_case& fc, std::uint64_t s) {
-                     return kdcom_debugger_against([] { return std::make_unique<peers::kdd_target>(); }, fc, s);
-                 },
-                 {{"damage", kdd_swallows}, {"garbage", kdd_swallows}, {"mixed", kdd_swallows}}});
-    p.push_back({"WinDbg_KdcomTarget",
-                 [](const fault_case& fc, std::uint64_t s) { return model_debugger_against_kdcom(peers::windbg(), fc, s); },
-                 {}});
-    p.push_back({"WinDbgResetsOff_KdcomTarget",
-                 [](const fault_case& fc, std::uint64_t s) { return model_debugger_against_kdcom(peers::windbg_resets_off(), fc, s); },
-                 {}});
-    p.push_back({"Pykdclient_KdcomTarget",
-                 [](const fault_case& fc, std::uint64_t s) { return model_debugger_against_kdcom(peers::pykdclient(), fc, s); },
-                 {{"loss", pykd_never_retransmits}, {"damage", pykd_never_retransmits}, {"mixed", pykd_never_retransmits}}});
-    p.push_back({"Radare2_KdcomTarget",
-                 [](const fault_case& fc, std::uint64_t s) { return model_debugger_against_kdcom(peers::radare2(), fc, s); },
-                 {}});
-    return p;
+    using peers::kddll_target;
+    auto kddll = [](peers::kddll_behaviour b) {
+        return [b](const fault_case& fc, std::uint64_t s) {
+            return kdcom_debugger_against<kddll_target>([b] { return std::make_unique<kddll_target>(b); },
+                                                        kddll_has_no_excuse, fc, s);
+        };
+    };
+    auto model = [](peers::debugger_behaviour b) {
+        return [b](const fault_case& fc, std::uint64_t s) { return model_debugger_against_kdcom(b, fc, s); };
+    };
+    return {
+        {"KdcomDebugger_WindowsKdcom", kddll(peers::windows_kdcom())},
+        {"KdcomDebugger_ReactosKdcom", kddll(peers::reactos_kdcom())},
+        {"KdcomDebugger_ReactosKddllOld", kddll(peers::reactos_kddll_old())},
+        {"KdcomDebugger_XenKdd",
+         [](const fault_case& fc, std::uint64_t s) {
+             return kdcom_debugger_against<peers::kdd_target>([] { return std::make_unique<peers::kdd_target>(); },
+                                                              kdd_misframed, fc, s);
+         }},
+        {"WinDbg_KdcomTarget", model(peers::windbg())},
+        {"WinDbgResetsOff_KdcomTarget", model(peers::windbg_resets_off())},
+        {"Pykdclient_KdcomTarget", model(peers::pykdclient())},
+        {"Radare2_KdcomTarget", model(peers::radare2())},
+    };
 }
 
 struct matrix_case {
@@ -190,36 +200,40 @@ TEST_P(InteropMatrix, SessionsCompleteWithEveryByteChecked) {
     static const auto pairings = all_pairings();
     const pairing& p = pairings[GetParam().pairing_index];
     const fault_case& fc = fault_cases[GetParam().fault_index];
-    std::string flaw;
-    for (const auto& [fault, why] : p.peer_flaws)
-        if (fault == fc.name) flaw = why;
-
     const std::uint64_t seeds = seed_count();
-    std::uint64_t completed = 0;
+    std::uint64_t completed = 0, stopped_by_peer = 0;
     session_result total;
     std::vector<std::uint64_t> incomplete;
+    std::string first_reason;
     for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
         const session_result r = p.run(fc, seed);
         ASSERT_TRUE(r.damage.empty()) << p.name << " " << fc.name << " seed " << seed << ": " << r.damage;
-        if (r.completed) ++completed;
-        else incomplete.push_back(seed);
+        if (r.completed) {
+            ++completed;
+        } else if (!r.explained.empty()) {
+            ++stopped_by_peer;
+            if (first_reason.empty()) first_reason = r.explained;
+        } else {
+            incomplete.push_back(seed);
+        }
         total.retransmissions += r.retransmissions;
         total.resends += r.resends;
         total.resyncs += r.resyncs;
         total.stray_replies += r.stray_replies;
     }
-    std::printf("%-30s %-12s completed %llu/%llu  retransmissions %llu  RESENDs %llu  resyncs %llu  stray replies %llu%s\n",
+    std::printf("%-30s %-12s completed %llu/%llu, %llu stopped by the peer's design; retransmissions %llu, "
+                "RESENDs %llu, resyncs %llu, stray replies %llu\n",
                 p.name.c_str(), fc.name, static_cast<unsigned long long>(completed),
-                static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(total.retransmissions),
-                static_cast<unsigned long long>(total.resends), static_cast<unsigned long long>(total.resyncs),
-                static_cast<unsigned long long>(total.stray_replies), flaw.empty() ? "" : "  (peer flaw, see test)");
-    if (!flaw.empty()) {
-        // Not required to finish; RecordProperty keeps the reason in the test's XML output.
-        RecordProperty("peer_flaw", flaw);
-        return;
+                static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(stopped_by_peer),
+                static_cast<unsigned long long>(total.retransmissions), static_cast<unsigned long long>(total.resends),
+                static_cast<unsigned long long>(total.resyncs), static_cast<unsigned long long>(total.stray_replies));
+    if (!first_reason.empty()) {
+        std::printf("%43s why: %s\n", "", first_reason.c_str());
+        RecordProperty("stopped_by_peer_design", first_reason);
     }
-    EXPECT_EQ(completed, seeds) << p.name << " under " << fc.name << ": first incomplete seed "
-                                << (incomplete.empty() ? 0 : incomplete.front());
+    EXPECT_TRUE(incomplete.empty()) << p.name << " under " << fc.name << ": " << incomplete.size()
+                                    << " sessions did not finish and nothing in the peer explains it; first seed "
+                                    << (incomplete.empty() ? 0 : incomplete.front());
 }
 
 std::vector<matrix_case> all_cases() {

@@ -123,10 +123,12 @@ local function decode(st, more, out, final)
                             checksum = u32(buf, s + 12) }
                 h.type_name = type_names[h.type] or "UNKNOWN"
                 if run_byte == 0x69 then
-                    -- A control packet's ByteCount and Checksum are ignored, as peers ignore them
-                    -- (pykdclient sends Checksum 0x000080C2).
+                    -- A control packet's Checksum is ignored, as peers ignore it (pykdclient sends
+                    -- 0x000080C2); its ByteCount must be 0.
                     if not control_types[h.type] then
                         i = reject(s, "unknown packet type for this leader", h)
+                    elseif h.length ~= 0 then
+                        i = reject(s, "control packet with non-zero ByteCount", h)
                     else
                         h.kind = "control"
                         emit(h, s)

@@ -54,10 +54,11 @@ struct options {
     // Largest body accepted, in bytes. Windows never sends more than 4000; some peers do. Values
     // above 65535 (what ByteCount can express) are treated as 65535.
     std::size_t max_body = wire::default_max_body;
-    // Reject a control packet whose ByteCount or Checksum is not 0 (`malformed_control_packet`).
-    // Off by default: ReactOS and Windows never look at either field of a control packet, and
-    // pykdclient on Python 3 sends its ACKs and RESETs with Checksum 0x000080C2. Tools that judge a
-    // capture turn it on.
+    // A control packet's ByteCount must be 0 (else `malformed_control_packet`); its Checksum is
+    // ignored, as ReactOS and Windows ignore it (pykdclient on Python 3 sends 0x000080C2). Strict
+    // decoding requires the Checksum to be 0 too. ByteCount stays checked: no sender sets it, and
+    // without it four 'i's and a type in line noise would make a control packet, a false RESET
+    // among them.
     bool strict_control = false;
 };
 
@@ -236,7 +237,7 @@ private:
             if (f[0] == wire::control_leader_byte) {
                 if (!wire::is_control_type(h.type)) {
                     err.error = errc::unknown_packet_type;
-                } else if (strict_control_ && (h.byte_count != 0 || h.checksum != 0)) {
+                } else if (h.byte_count != 0 || (strict_control_ && h.checksum != 0)) {
                     err.error = errc::malformed_control_packet;
                 } else {
                     queue(control_packet{base + s, h});

@@ -57,6 +57,9 @@ public:
     bool running() const noexcept { return running_; }
     std::size_t requests_answered() const noexcept { return requests_answered_; }
     std::size_t stops_reported() const noexcept { return stops_reported_; }
+    // Packets the kernel could not use: a request while it runs, or another type while it waits
+    // for one (a PacketType damaged on the way into another valid type passes the checksum).
+    std::size_t unusable_packets() const noexcept { return unusable_packets_; }
 
 private:
     void stop(timestamp) {
@@ -80,7 +83,10 @@ private:
                 if (const auto* t = std::get_if<events::transmit>(&*e)) {
                     write(t->bytes());
                 } else if (const auto* p = std::get_if<events::packet_received>(&*e)) {
-                    if (running_ || p->type != wire::packet_type::state_manipulate) continue;
+                    if (running_ || p->type != wire::packet_type::state_manipulate) {
+                        ++unusable_packets_;  // acknowledged, but nothing the kernel waits for
+                        continue;
+                    }
                     auto answer = answer_request(p->body);
                     ++requests_answered_;
                     if (answer.reply) queue(wire::packet_type::state_manipulate, std::move(*answer.reply));
@@ -108,7 +114,7 @@ private:
     std::deque<outgoing> outbox_;
     bool running_ = false;
     timestamp next_poll_{};
-    std::size_t requests_answered_ = 0, stops_reported_ = 0;
+    std::size_t requests_answered_ = 0, stops_reported_ = 0, unusable_packets_ = 0;
 };
 
 }  // namespace kdcom::sim

@@ -38,6 +38,11 @@ public:
     bool running() const noexcept { return running_; }
     std::size_t requests_executed() const noexcept { return requests_executed_; }
     std::size_t stops_reported() const noexcept { return stops_reported_; }
+    // Frames read at a place no packet started, or with a ByteCount that no longer matched the
+    // bytes (each swallowed what followed it, up to ByteCount bytes, with no timeout to stop it),
+    // counting one still being read: the simulated link delivers a real packet whole, so a frame
+    // left half-read is one swallowing the line.
+    std::size_t misframed() const noexcept { return misframed_ + (buffer_.size() >= 8 ? 1 : 0); }
 
 private:
     void take(std::uint8_t byte) {
@@ -57,11 +62,14 @@ private:
         std::vector<std::uint8_t> frame = std::move(buffer_);
         buffer_.clear();
         const auto h = wire::load_header(std::span<const std::uint8_t, wire::header_size>(frame.data(), wire::header_size));
+        // kdd does not look at the trailer; the model does, to know when a ByteCount was wrong.
+        if (data && frame.back() != wire::trailer_byte) ++misframed_;
         if (control) on_control(h);
         else on_data(h, std::span<const std::uint8_t>(frame).subspan(wire::header_size, length));
     }
 
     void on_control(const wire::packet_header& h) {
+        if (h.byte_count != 0 || !wire::is_control_type(h.type)) ++misframed_;
         if (h.type != wire::packet_type::reset || h.id != 0) return;
         write(control_frame(wire::packet_type::reset, 0xDEADBEEF));
         send(wire::packet_type::debug_io, print_message("[kdd: connected to a model guest]\r\n"));
@@ -94,7 +102,7 @@ private:
     std::vector<std::uint8_t> buffer_;
     std::uint32_t next_id_ = wire::initial_packet_id | 1;
     bool running_ = true;
-    std::size_t requests_executed_ = 0, stops_reported_ = 0;
+    std::size_t requests_executed_ = 0, stops_reported_ = 0, misframed_ = 0;
 };
 
 }  // namespace kdcom::sim::peers

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "kdcom/decode/decoder.hpp"
@@ -96,6 +97,15 @@ public:
 
     const debugging_session& session() const noexcept { return session_; }
     std::size_t retransmissions() const noexcept { return retransmissions_; }
+
+    // If this debugger is stuck in a way its own design makes permanent, why; else empty.
+    std::string stuck_by_design() const {
+        if (handshake_pending_ && !b_.repeats_resets) return "it sent one RESET and never repeats it";
+        if (sending_ && !b_.retransmits) return "it never retransmits a request";
+        if (session_.waiting_for_stop() && b_.breakin_interval == std::chrono::nanoseconds(0) && session_.wants_breakin())
+            return "it sends one break-in and never repeats it";
+        return {};
+    }
 
 private:
     void on_control(const wire::packet_header& h, timestamp now) {
