@@ -255,11 +255,26 @@ TEST(ResetHandshake, ALateAnswerToAnEarlierHandshakeEndsTheCurrentOneHarmlessly)
     d.receive_data(packet_type::state_change64, id0, manipulate(0x3030));
     d.receive_reset(0);  // the answer to the second one
     d.receive_data(packet_type::state_change64, id0, manipulate(0x3030));  // sent again
-    EXPECT_EQ(d.received_bodies.size(), 2u) << "taken again: the target restarted its ids";
+    EXPECT_EQ(d.received_bodies.size(), 1u) << "the same packet again after the RESET: a repeat";
+    d.receive_data(packet_type::debug_io, id1, print_string("next"));
+    EXPECT_EQ(d.received_bodies.size(), 2u);
     d.written();
     d.send(packet_type::state_manipulate, manipulate());
     EXPECT_EQ(d.written().at(0).id, id0);
 }
+
+TEST(ResetHandshake, AfterARestartOfTheTargetsIdsItsNextNewPacketIsTakenWhateverItsId) {
+    // A RESET we did not ask for was answered (a duplicate of ours): the target restarted its ids
+    // and its next packet, a new one, carries the initial id although we expect the other.
+    endpoint_harness d(debugger_config());
+    d.start();
+    d.receive_reset(0);
+    d.receive_data(packet_type::state_change64, id0, manipulate(0x3030));
+    d.receive_reset(0);
+    d.receive_data(packet_type::debug_io, id0, print_string("new"));
+    EXPECT_EQ(d.received_bodies.size(), 2u);
+}
+
 TEST(ResetHandshake, ATargetThatAnswersWithItsOwnIdEndsTheHandshake) {
     endpoint_harness d(debugger_config());
     d.start();

@@ -3,6 +3,7 @@
 // refused with exit status 2.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -140,6 +141,31 @@ TEST(KdcomSim, TheSimulatedDebuggerAndTargetRunApartOverAnyAddress) {
         EXPECT_NE(target_process.output().find("guest crossings"), std::string::npos) << target_process.output();
     }
     EXPECT_EQ(run("--target carrier-pigeon://x").status, 2);
+}
+
+// RESET packets in what the debugger wrote, read back from kdcom-sim's capture.
+std::size_t resets_sent(const std::string& capture_path) {
+    const auto c = kdcom::test::read_capture(capture_path);
+    const auto r = kdcom::test::decode_whole(c.stream(kdcom::capture::flow::debugger_to_target));
+    return static_cast<std::size_t>(std::count_if(r.packets.begin(), r.packets.end(), [](const auto& p) {
+        return p.header.leader == kdcom::wire::control_packet_leader && p.header.type == kdcom::wire::packet_type::reset;
+    }));
+}
+
+TEST(KdcomSim, TheDebuggerSendsOneResetOnConnectAndNoneWithResetsZero) {
+    for (const auto& [options, resets] : {std::pair{std::string(), 1u}, std::pair{std::string("?resets=0"), 0u}}) {
+        kdcom::test::scratch_dir dir;
+        const std::string socket = dir.path + "/t.sock", capture = dir.path + "/c.pcapng";
+        kdcom::test::tool_process target_process(KDCOM_SIM_PATH, {"--serve", "unix-listen://" + socket, "--dump", "1"},
+                                                 dir.path + "/serve.txt");
+        ASSERT_TRUE(target_process.wait_for_output("serving KDCOM at")) << target_process.output();
+        const auto r = run("--target unix://" + socket + options + " --dump 1 --faults loss=0 --capture " + capture);
+        EXPECT_EQ(r.status, 0) << options << "\n" << r.out;
+        // One RESET on connect, not two back to back; none at all with WinDbg's resets=0.
+        EXPECT_EQ(resets_sent(capture), resets) << options;
+        ::kill(target_process.pid, SIGTERM);
+        EXPECT_EQ(target_process.wait_exit(), 0);
+    }
 }
 
 TEST(KdcomSim, RefusesOptionsItCannotUse) {

@@ -166,9 +166,8 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
         target_link = std::make_unique<net::faulty_link>(std::move(target_link), other);
         debugger_link = std::make_unique<net::faulty_link>(std::move(debugger_link), faults);
     }
-    // Peers on one machine answer in microseconds: retry soon.
+    // Default settings: the ACK timer adapts to the link.
     endpoint_config dc{.role = role::debugger}, tc{.role = role::target};
-    dc.ack_timeout = tc.ack_timeout = 50ms;
     auto debugger = net::session::create(std::move(debugger_link), dc);
     auto target = net::session::create(std::move(target_link), tc);
     inbox at_debugger, at_target;

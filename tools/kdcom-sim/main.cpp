@@ -216,8 +216,14 @@ int run(const sim_options& opt) {
     auto work = asio::make_work_guard(io);
     std::error_code ec;
     bridge::options bo;
-    // A local socket answers in microseconds: retry soon (but not before a paced line could).
-    bo.endpoint.ack_timeout = opt.rate > 0 ? std::chrono::milliseconds(2 + 1000 * 10 * 4100 / opt.rate) : 10ms;
+    // The ACK timer adapts to the link by itself; a paced line only needs its floor and ceiling
+    // above the time a whole packet takes to cross it.
+    if (opt.rate > 0) {
+        const auto packet_time = std::chrono::milliseconds(2 + 1000 * 10 * 4100 / opt.rate);
+        bo.endpoint.ack_timeout_min = packet_time;
+        bo.endpoint.ack_timeout_max = std::max<timestamp>(bo.endpoint.ack_timeout_max, 4 * packet_time);
+        bo.endpoint.ack_timeout = std::max<timestamp>(bo.endpoint.ack_timeout, 2 * packet_time);
+    }
     if (opt.fast_path)
         bo.read_physical = [&memory](std::uint64_t a, std::span<std::uint8_t> out) { return memory.read(a, out); };
     const guest::fake_kernel_options kernel_options{.kern_base = kern_base, .receive_timeout = 100ms};
@@ -232,11 +238,16 @@ int run(const sim_options& opt) {
     std::unique_ptr<net::link> debugger_side;
     std::unique_ptr<net::link_pair> links;
     std::unique_ptr<tools::target_machine> target;
+    endpoint_config dc{.role = role::debugger};
+    dc.ack_timeout = bo.endpoint.ack_timeout;
+    dc.ack_timeout_min = bo.endpoint.ack_timeout_min;
+    dc.ack_timeout_max = bo.endpoint.ack_timeout_max;
     if (!opt.target.empty()) {
         // The simulated debugger alone, against whatever target is at that address.
         if (opt.separate || opt.fast_path) throw tools::tool_error("--target runs only the debugger: no --separate, no --fast-path");
         std::string error;
         const auto address = tools::parse_address_option(opt.target, "--target");
+        dc = net::config_for(address, dc);  // ?resets=0
         debugger_side = net::open_link(io.get_executor(), address, role::debugger, error);
         if (!debugger_side) throw tools::tool_error(error);
         target = std::make_unique<tools::external_machine>(address.to_string());
@@ -276,8 +287,6 @@ int run(const sim_options& opt) {
         target = std::make_unique<tools::in_process_machine>(io, name, memory, bo, std::move(bridge_side), kernel_options);
     }
     if (opt.rate > 0) debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
-    endpoint_config dc{.role = role::debugger};
-    dc.ack_timeout = bo.endpoint.ack_timeout;
     auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc);
     if (recording) session->set_tap(capture::capture_tap(recording, role::debugger));
     session->start();
@@ -302,7 +311,7 @@ int run(const sim_options& opt) {
         fmt::print("target says: {}", debugger.prints());
         fmt::print("debugger: break-in (Ctrl+Break)\n");
         // Long enough for the state change to cross the line at its rate.
-        const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout));
+        const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout_min));
         const auto stopped = kd::decode_state_change(debugger.break_in(patience).body);
         fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", stopped ? stopped->exception.code : 0,
                    stopped ? stopped->program_counter : 0);

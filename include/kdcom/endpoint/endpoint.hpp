@@ -288,6 +288,12 @@ private:
         peer_heard();
         const bool sync = (p.header.id & wire::sync_packet_id) != 0;
         const fingerprint fp{p.header.type, id, p.header.byte_count, p.header.checksum};
+        if (std::exchange(peer_restarted_ids_, false)) {
+            const bool repeat = have_last_delivered_ && fp.type == last_delivered_.type &&
+                                fp.byte_count == last_delivered_.byte_count && fp.checksum == last_delivered_.checksum;
+            expected_id_ = repeat ? id ^ 1 : id;
+            fresh_ = false;
+        }
         if (sync && !(have_last_delivered_ && fp == last_delivered_)) {
             // SYNC on a packet that is not a retransmission of the last one we took: the peer
             // restarted or resynchronised. Take this packet whatever we expected. If we had heard
@@ -348,10 +354,11 @@ private:
             peer_heard();
             if (config_.role == role::target) answer_reset(c.header.id);
             else if (handshake_pending_) complete_handshake();  // whatever its id
-            else fresh_ = true;
+            else peer_restarted_ids_ = true;
             // A debugger outside its handshake does not answer a RESET (answering is how RESETs
             // bounce for ever): it is a late answer to one it repeated, or a duplicate. The target
-            // restarted its ids for it, so the target's next packet is taken whatever its id.
+            // restarted its ids for it, so its next packet is taken whatever its id, unless it is
+            // the packet we took last, sent again after the RESET.
             break;
         default: break;
         }
@@ -666,7 +673,8 @@ private:
 
     // Receiving.
     std::uint32_t expected_id_ = wire::initial_packet_id;
-    bool fresh_ = true;  // nothing received since start
+    bool fresh_ = true;  // nothing received since start or since a reset: any valid id is taken
+    bool peer_restarted_ids_ = false;  // debugger: the target answered a RESET we were not waiting for
     bool last_had_sync_ = false;
     fingerprint last_delivered_;
     bool have_last_delivered_ = false;
