@@ -263,6 +263,31 @@ TEST(ResetHandshake, ALateAnswerToAnEarlierHandshakeEndsTheCurrentOneHarmlessly)
     EXPECT_EQ(d.written().at(0).id, id0);
 }
 
+TEST(ResetHandshake, OnlyTheAnswerToTheLastResetSentEndsTheHandshake) {
+    // Every RESET carries id 0, so answers are matched by counting: the target answers each, in
+    // order. Ending on the first would let the target restart its ids again, for the second RESET,
+    // after our next packets: our ACKs would then acknowledge its new packets with the same ids.
+    endpoint_harness d(debugger_config());
+    d.start();
+    d.ep.start_reset(d.now);  // a second RESET in the same handshake
+    d.wait(0ms);
+    d.receive_reset(0);
+    EXPECT_TRUE(d.ep.handshake_pending()) << "the first answer: one more to come";
+    d.receive_reset(0);
+    EXPECT_FALSE(d.ep.handshake_pending());
+}
+
+TEST(ResetHandshake, ALostAnswerCannotHoldTheHandshakeForEver) {
+    endpoint_harness d(debugger_config());
+    d.start();
+    d.ep.start_reset(d.now);  // two RESETs out; the answer to one of them will be lost
+    d.wait(0ms);
+    d.receive_reset(0);
+    d.wait(1s);  // the repeat: earlier RESETs are given up for lost
+    d.receive_reset(0);
+    EXPECT_FALSE(d.ep.handshake_pending());
+}
+
 TEST(ResetHandshake, AfterARestartOfTheTargetsIdsItsNextNewPacketIsTakenWhateverItsId) {
     // A RESET we did not ask for was answered (a duplicate of ours): the target restarted its ids
     // and its next packet, a new one, carries the initial id although we expect the other.

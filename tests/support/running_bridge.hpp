@@ -25,9 +25,10 @@ struct running_bridge {
     std::thread runner;
 
     // The debugger reaches the bridge over a link of `kind`, which loses and damages that share of
-    // what the debugger writes (then both sides retransmit quickly).
+    // what the debugger writes (then both sides retransmit quickly). With `debugger_session`
+    // false, the debugger's end of the link is left in debugger_links for the test to open.
     explicit running_bridge(bridge::options options = {}, transport_kind kind = transport_kind::unix_socket,
-                            double loss = 0, double corrupt = 0)
+                            double loss = 0, double corrupt = 0, bool debugger_session = true)
         : debugger_links(make_links(io, kind)) {
         endpoint_config debugger_config{.role = role::debugger};
         if (loss > 0 || corrupt > 0) {
@@ -40,8 +41,10 @@ struct running_bridge {
         if (ec) throw std::system_error(ec);
         bridge = bridge::bridge::create(std::move(shm_host), std::move(debugger_links->target), std::move(options));
         bridge->start();
-        debugger = net::session::create(std::move(debugger_links->debugger), debugger_config);
-        debugger->start();
+        if (debugger_session) {
+            debugger = net::session::create(std::move(debugger_links->debugger), debugger_config);
+            debugger->start();
+        }
         runner = std::thread([this] { io.run(); });
     }
     ~running_bridge() { stop(); }
@@ -49,7 +52,7 @@ struct running_bridge {
         if (!runner.joinable()) return;
         // Close everything on its own thread, then let the loop run out of work and end.
         asio::post(io, [this] {
-            debugger->close();
+            if (debugger) debugger->close();
             bridge->close();
         });
         work.reset();

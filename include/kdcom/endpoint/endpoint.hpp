@@ -119,6 +119,7 @@ public:
         resend_budget_ = 1;
         if (reset_deadline_ && now >= *reset_deadline_) {
             if (++resets_sent_ >= config_.initial_retries) set_link(events::link_state::peer_silent);
+            resets_unanswered_ = 0;  // a whole interval without an answer: the earlier ones are lost
             send_reset_packet();
         }
         if (ack_deadline_ && now >= *ack_deadline_) {
@@ -353,12 +354,7 @@ private:
             ++stats_.resets_received;
             peer_heard();
             if (config_.role == role::target) answer_reset(c.header.id);
-            else if (handshake_pending_) complete_handshake();  // whatever its id
-            else peer_restarted_ids_ = true;
-            // A debugger outside its handshake does not answer a RESET (answering is how RESETs
-            // bounce for ever): it is a late answer to one it repeated, or a duplicate. The target
-            // restarted its ids for it, so its next packet is taken whatever its id, unless it is
-            // the packet we took last, sent again after the RESET.
+            else on_reset_answer();
             break;
         default: break;
         }
@@ -525,11 +521,6 @@ private:
     // ---- Reset handshake -------------------------------------------------------------------
 
     // Starts a handshake, or (if one is pending) sends its RESET again.
-    //
-    // Any RESET from the target ends it, whatever its id (targets answer with 0, 0xDEADBEEF, the
-    // id we sent, or stack garbage), even a late answer to an earlier handshake: the link keeps
-    // order, so the target reads our newer RESET before anything we send after taking that answer.
-    // It answers that one too and sends its pending packet again; we take the copy for a repeat.
     void begin_handshake() {
         if (!handshake_pending_) {
             handshake_pending_ = true;
@@ -541,12 +532,30 @@ private:
 
     void send_reset_packet() {
         send_control(wire::packet_type::reset, config_.reset_id);
+        ++resets_unanswered_;
         ++stats_.resets_sent;
         last_reset_sent_ = now_;
         reset_deadline_ = now_ + config_.reset_interval;
     }
 
-    // Debugger: the target answered.
+    // Debugger: a RESET from the target. Its id tells nothing (targets answer with 0, 0xDEADBEEF,
+    // the id we sent, or stack garbage), and every RESET we sent carries the same one, so answers
+    // are matched to our RESETs by counting: the link keeps order, and the answer to the last one
+    // we sent is the last to come. Only that one ends the handshake. Ending it on an earlier one
+    // would let the target, reading our later RESETs after what we send next, restart its ids
+    // behind our ACKs and take them for ACKs of its new packets. (A RESET or an answer lost
+    // leaves the count too high: the next repeat, a whole reset_interval later, starts it over.)
+    // Outside a handshake a RESET is not answered (answering is how RESETs bounce for ever): it
+    // is a late answer to one we repeated, or a duplicate. The target restarted its ids for it,
+    // so its next packet is taken whatever its id, unless it is the packet we took last, sent
+    // again after the RESET.
+    void on_reset_answer() {
+        if (resets_unanswered_ > 0) --resets_unanswered_;
+        if (!handshake_pending_) peer_restarted_ids_ = true;
+        else if (resets_unanswered_ == 0) complete_handshake();
+    }
+
+    // Debugger: the target answered our last RESET.
     void complete_handshake() {
         handshake_pending_ = false;
         reset_deadline_.reset();
@@ -682,6 +691,7 @@ private:
     // Reset handshake, debugger side.
     bool handshake_pending_ = false;
     unsigned resets_sent_ = 0;  // repeats for want of an answer
+    unsigned resets_unanswered_ = 0;  // RESETs sent whose answers have not come
     timestamp last_reset_sent_{};
     std::optional<timestamp> reset_deadline_;
 

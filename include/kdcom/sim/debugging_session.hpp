@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,6 +29,9 @@ struct session_plan {
     bool starts_running = false;        // the target runs when we attach: break in first
     bool break_in_and_continue = true;  // continue, break in, read again, then detach
     std::uint64_t seed = 1;             // chooses addresses and sizes
+    // What the target holds at each virtual address (reads are checked against it): the simulated
+    // kernel's memory unless the target is another.
+    std::function<std::uint8_t(std::uint64_t)> memory = memory_byte;
 };
 
 class debugging_session {
@@ -90,7 +94,7 @@ public:
                 data.size() != asked->memory.transfer_count)
                 return damaged("read of " + std::to_string(asked->memory.transfer_count) + " bytes came back short");
             for (std::size_t i = 0; i < data.size(); ++i)
-                if (data[i] != memory_byte(asked->memory.address + i))
+                if (data[i] != plan_.memory(asked->memory.address + i))
                     return damaged("read at " + std::to_string(asked->memory.address) + " returned a wrong byte");
             ++reads_checked_;
         } else if (asked->api == kd::manipulate_api::get_version && reply->version.machine_type != 0x8664) {
