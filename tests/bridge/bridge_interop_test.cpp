@@ -12,7 +12,7 @@
 #include "kdcom/guest/fake_kernel.hpp"
 #include "kdcom/sim/kdcom_debugger.hpp"
 #include "kdcom/sim/peers/model_debugger.hpp"
-#include "support/node_on_stream.hpp"
+#include "support/node_runner.hpp"
 #include "support/running_bridge.hpp"
 
 namespace {
@@ -82,9 +82,10 @@ TEST_P(BridgeAgainstDebugger, TwoAttachesEachReadExactlyTheImage) {
         });
         auto stream = opened.get_future().get();
         ASSERT_TRUE(stream);
-        std::shared_ptr<node_on_stream> runner;
+        std::shared_ptr<node_runner> runner;
         rig.on_io([&] {
-            runner = std::make_shared<node_on_stream>(rig.io.get_executor(), std::move(stream), *debugger);
+            runner = std::make_shared<node_runner>(rig.io.get_executor(), *debugger);
+            runner->attach(std::move(stream));
             runner->start();
         });
         bool done = false, failed = false;

@@ -60,6 +60,7 @@ struct endpoint_stats {
     std::uint64_t resends_sent = 0, resends_received = 0;
     std::uint64_t resets_sent = 0, resets_received = 0, stale_resets_ignored = 0;
     std::uint64_t stale_resends_ignored = 0;  // RESENDs that came too soon to concern our packet
+    std::uint64_t resets_presumed_lost = 0;   // debugger: RESETs repeated with earlier ones unanswered
     std::uint64_t timeouts = 0;  // retransmissions because an ACK timeout passed
     std::uint64_t framing_errors = 0;
     std::uint64_t bytes_sent = 0, bytes_received = 0, bytes_discarded = 0;
@@ -119,7 +120,9 @@ public:
         resend_budget_ = 1;
         if (reset_deadline_ && now >= *reset_deadline_) {
             if (++resets_sent_ >= config_.initial_retries) set_link(events::link_state::peer_silent);
-            resets_unanswered_ = 0;  // a whole interval without an answer: the earlier ones are lost
+            // A whole interval without the last answer: the earlier RESETs are taken for lost. If
+            // one was only slow, its late answer may end this handshake early (see on_reset_answer).
+            if (std::exchange(resets_unanswered_, 0) > 0) ++stats_.resets_presumed_lost;
             send_reset_packet();
         }
         if (ack_deadline_ && now >= *ack_deadline_) {
@@ -543,8 +546,11 @@ private:
     // are matched to our RESETs by counting: the link keeps order, and the answer to the last one
     // we sent is the last to come. Only that one ends the handshake. Ending it on an earlier one
     // would let the target, reading our later RESETs after what we send next, restart its ids
-    // behind our ACKs and take them for ACKs of its new packets. (A RESET or an answer lost
-    // leaves the count too high: the next repeat, a whole reset_interval later, starts it over.)
+    // behind our ACKs and take them for ACKs of its new packets. A RESET or an answer lost leaves
+    // the count too high: the next repeat, a whole reset_interval later, starts it over; if the
+    // earlier RESET was only slow, not lost, its answer can then end the handshake early and the
+    // hazard above returns (stats().resets_presumed_lost counts the occasions). Without ids there
+    // is no telling a slow answer from the last one; a debugger's reply timeout recovers.
     // Outside a handshake a RESET is not answered (answering is how RESETs bounce for ever): it
     // is a late answer to one we repeated, or a duplicate. The target restarted its ids for it,
     // so its next packet is taken whatever its id, unless it is the packet we took last, sent

@@ -24,7 +24,8 @@ struct kdcom_target_options {
 
 class kdcom_target final : public node {
 public:
-    explicit kdcom_target(const kdcom_target_options& options = {}) : options_(options), ep_(options.endpoint) {}
+    explicit kdcom_target(const kdcom_target_options& options = {}, simulated_memory memory = simulated_memory())
+        : options_(options), ep_(options.endpoint), memory_(std::move(memory)) {}
 
     void start(timestamp now) override {
         ep_.on_time(now);
@@ -87,7 +88,7 @@ private:
                         ++unusable_packets_;  // acknowledged, but nothing the kernel waits for
                         continue;
                     }
-                    auto answer = answer_request(p->body);
+                    auto answer = answer_request(p->body, memory_);
                     ++requests_answered_;
                     if (answer.reply) queue(wire::packet_type::state_manipulate, std::move(*answer.reply));
                     if (answer.resume) resume(now);
@@ -111,6 +112,7 @@ private:
 
     kdcom_target_options options_;
     endpoint ep_;
+    simulated_memory memory_;
     std::deque<outgoing> outbox_;
     bool running_ = false;
     timestamp next_poll_{};

@@ -27,6 +27,8 @@ namespace kdcom::sim::peers {
 
 class kdd_target final : public node {
 public:
+    explicit kdd_target(simulated_memory memory = simulated_memory()) : memory_(std::move(memory)) {}
+
     void start(timestamp) override { stop(); }
 
     void receive(std::span<const std::uint8_t> bytes, timestamp) override {
@@ -83,7 +85,7 @@ private:
         }
         write(control_frame(wire::packet_type::acknowledge, h.id));
         ++requests_executed_;
-        auto answer = answer_request(body);
+        auto answer = answer_request(body, memory_);
         if (answer.resume) running_ = true;
         if (answer.reply) send(wire::packet_type::state_manipulate, *answer.reply);
     }
@@ -99,6 +101,7 @@ private:
         write(data_frame(type, next_id_, body));
     }
 
+    simulated_memory memory_;
     std::vector<std::uint8_t> buffer_;
     std::uint32_t next_id_ = wire::initial_packet_id | 1;
     bool running_ = true;

@@ -63,7 +63,8 @@ inline kddll_behaviour reactos_kddll_old() {
 
 class kddll_target final : public node {
 public:
-    explicit kddll_target(const kddll_behaviour& behaviour) : b_(behaviour) {}
+    explicit kddll_target(const kddll_behaviour& behaviour, simulated_memory memory = simulated_memory())
+        : b_(behaviour), memory_(std::move(memory)) {}
 
     void start(timestamp now) override { report_stop(now); }
 
@@ -110,7 +111,7 @@ private:
 
     void on_request(std::span<const std::uint8_t> body, timestamp now) {
         ++requests_answered_;
-        auto answer = answer_request(body);
+        auto answer = answer_request(body, memory_);
         if (answer.resume) {
             running_ = true;
             next_poll_ = now + b_.poll_interval;
@@ -312,6 +313,7 @@ private:
     }
 
     kddll_behaviour b_;
+    simulated_memory memory_;
     std::deque<std::uint8_t> input_;
 
     // Kernel.
