@@ -90,6 +90,11 @@ public:
     // The next packet of `type` (DbgPrint text on the way is kept), or nothing if `patience`
     // passes first.
     std::optional<net::received_packet> next_within(wire::packet_type type, std::chrono::milliseconds patience) {
+        return next_within({type}, patience);
+    }
+    // The next packet of one of `types`.
+    std::optional<net::received_packet> next_within(std::initializer_list<wire::packet_type> types,
+                                                    std::chrono::milliseconds patience) {
         const auto deadline = std::chrono::steady_clock::now() + patience;
         for (;;) {
             const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -98,11 +103,12 @@ public:
             auto p = session_.receive(left, ec);
             if (!p && ec == net::session_errc::timed_out) return std::nullopt;
             if (!p)
-                throw tools::tool_error("the debugger's session ended waiting for " + std::string(wire::packet_type_name(type)) +
-                                            ": " + ec.message(),
+                throw tools::tool_error("the debugger's session ended waiting for " +
+                                            std::string(wire::packet_type_name(*types.begin())) + ": " + ec.message(),
                                         tools::exit_mismatch);
-            if (p->type == wire::packet_type::debug_io) prints_ += std::string(p->body.begin() + 16, p->body.end());
-            if (p->type == type) return p;
+            if (p->type == wire::packet_type::debug_io && p->body.size() >= 16)
+                prints_ += std::string(p->body.begin() + 16, p->body.end());
+            if (std::find(types.begin(), types.end(), p->type) != types.end()) return p;
         }
     }
 
@@ -306,13 +312,29 @@ int run(const sim_options& opt) {
     bool all_matched = true;
     std::uint64_t mismatched_reads = 0;
     try {
-        fmt::print("debugger: waiting for the target's first words\n");
-        debugger.next(wire::packet_type::debug_io);
-        fmt::print("target says: {}", debugger.prints());
-        fmt::print("debugger: break-in (Ctrl+Break)\n");
-        // Long enough for the state change to cross the line at its rate.
+        // Long enough for a packet to cross the line at its rate.
         const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout_min));
-        const auto stopped = kd::decode_state_change(debugger.break_in(patience).body);
+        // A booting kernel prints first; one that is running says nothing; one that stopped (at
+        // boot, or under an earlier debugger) reports its state after the reset handshake, maybe
+        // after a print (Xen's kdd). Listen until a stop, or until the line goes quiet.
+        fmt::print("debugger: waiting for the target's first words\n");
+        std::optional<net::received_packet> first;
+        std::size_t shown = 0;  // of the prints
+        for (auto wait = 2 * patience;;) {
+            first = debugger.next_within({wire::packet_type::debug_io, wire::packet_type::state_change64}, wait);
+            if (!first || first->type == wire::packet_type::state_change64) break;
+            fmt::print("target says: {}", debugger.prints().substr(shown));
+            shown = debugger.prints().size();
+            wait = std::max<std::chrono::milliseconds>(300ms, patience / 3);  // a stop right behind it?
+        }
+        if (!first && debugger.prints().empty()) fmt::print("debugger: the target said nothing (it may be running already)\n");
+        if (!first) {
+            fmt::print("debugger: break-in (Ctrl+Break)\n");
+            first = debugger.break_in(patience);
+        } else {
+            fmt::print("debugger: the target is stopped already\n");
+        }
+        const auto stopped = kd::decode_state_change(first->body);
         fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", stopped ? stopped->exception.code : 0,
                    stopped ? stopped->program_counter : 0);
 
