@@ -91,4 +91,18 @@ TEST(PacketIds, AnyOtherIdIsAnsweredWithResendAndNotDelivered) {
     EXPECT_EQ(w[0].type, packet_type::resend);
     EXPECT_TRUE(t.received_bodies.empty());
 }
+TEST(PacketIds, ADifferentPacketWithTheOtherIdComesFromAPeerThatRestartedItsIds) {
+    // A second WinDbg with resets=0 attaches to a target the first one left: its ids start over
+    // without a RESET. Its first request has the id the target just took, but is not a repeat.
+    endpoint_harness t(target_config());
+    t.receive_data(packet_type::state_manipulate, id0, manipulate(0x3146));
+    t.receive_data(packet_type::state_manipulate, id0, manipulate(0x3146));  // a repeat: not delivered
+    EXPECT_EQ(t.received_bodies.size(), 1u);
+    t.receive_data(packet_type::state_manipulate, id0, manipulate(0x3130));  // a new request
+    ASSERT_EQ(t.received_bodies.size(), 2u);
+    EXPECT_EQ(t.received_bodies[1], manipulate(0x3130));
+    t.receive_data(packet_type::state_manipulate, id1, manipulate(0x3130));  // the next one, by the count
+    EXPECT_EQ(t.received_bodies.size(), 3u);
+}
+
 }  // namespace

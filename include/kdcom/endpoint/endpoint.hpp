@@ -293,8 +293,7 @@ private:
         const bool sync = (p.header.id & wire::sync_packet_id) != 0;
         const fingerprint fp{p.header.type, id, p.header.byte_count, p.header.checksum};
         if (std::exchange(peer_restarted_ids_, false)) {
-            const bool repeat = have_last_delivered_ && fp.type == last_delivered_.type &&
-                                fp.byte_count == last_delivered_.byte_count && fp.checksum == last_delivered_.checksum;
+            const bool repeat = have_last_delivered_ && same_content(fp, last_delivered_);
             expected_id_ = repeat ? id ^ 1 : id;
             fresh_ = false;
         }
@@ -320,8 +319,15 @@ private:
         ++stats_.acks_sent;
         set_link(events::link_state::connected);
         if (id != expected_id_) {
-            ++stats_.duplicates_received;  // acknowledged again so the sender moves on
-            return;
+            // The other id: the packet we took last, sent again because our ACK was lost, if it
+            // is that packet; acknowledged again so the sender moves on. A different packet
+            // with that id comes from a peer that restarted its ids without telling us (a
+            // debugger attaching again with resets=0, kdd): taken.
+            if (have_last_delivered_ && same_content(fp, last_delivered_)) {
+                ++stats_.duplicates_received;
+                return;
+            }
+            expected_id_ = id;
         }
         if (sending_ && ack_deadline_ && config_.implicit_ack && proves_delivery(p)) {
             finish_send(events::send_completed::outcome::acknowledged);
@@ -649,6 +655,10 @@ private:
         std::uint32_t checksum = 0;
         friend bool operator==(const fingerprint&, const fingerprint&) = default;
     };
+    // The same packet, whatever id it was sent with.
+    static bool same_content(const fingerprint& a, const fingerprint& b) noexcept {
+        return a.type == b.type && a.byte_count == b.byte_count && a.checksum == b.checksum;
+    }
 
     endpoint_config config_;
     decode::decoder decoder_;
