@@ -1,8 +1,10 @@
 // The bridge, with the fake kernel behind it as a guest, against models of other debuggers
-// (include/kdcom/sim/peers/) and kdcom's own default debugger, in real time over a Unix socket:
-// a debugger attaches to the running kernel, breaks in, asks for the version, reads memory with
+// (include/kdcom/sim/peers/) and kdcom's own default debugger, in real time over a Unix socket,
+// clean and with 1% of the debugger's writes lost, damaged, duplicated or preceded by noise: a
+// debugger attaches to the running kernel, breaks in, asks for the version, reads memory with
 // every byte checked against the image, continues, breaks in again, reads, and detaches; then a
-// second debugger of the same kind connects anew and does it again.
+// second debugger of the same kind connects anew and does it again. (pykdclient, which never
+// retransmits, runs clean only: any loss of its own writes stops it, by its design.)
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "kdcom/guest/fake_kernel.hpp"
+#include "kdcom/net/faulty_link.hpp"
 #include "kdcom/sim/kdcom_debugger.hpp"
 #include "kdcom/sim/peers/model_debugger.hpp"
 #include "support/node_runner.hpp"
@@ -27,13 +30,14 @@ constexpr std::uint64_t image_size = (1ull << 30) + 8192;
 
 struct debugger_kind {
     const char* name;
+    bool recovers_from_faults = true;
     std::function<std::unique_ptr<sim::node>(const sim::session_plan&)> make;
     std::function<const sim::debugging_session&(const sim::node&)> session;
 };
 
 template <class Node>
 debugger_kind kind_of(const char* name, std::function<std::unique_ptr<Node>(const sim::session_plan&)> make) {
-    return {name, [make](const sim::session_plan& p) -> std::unique_ptr<sim::node> { return make(p); },
+    return {name, true, [make](const sim::session_plan& p) -> std::unique_ptr<sim::node> { return make(p); },
             [](const sim::node& n) -> const sim::debugging_session& { return static_cast<const Node&>(n).session(); }};
 }
 
@@ -45,18 +49,27 @@ std::vector<debugger_kind> debugger_kinds() {
     return {
         model_of("WinDbg", sim::peers::windbg()),
         model_of("WinDbgResetsOff", sim::peers::windbg_resets_off()),
-        model_of("Pykdclient", sim::peers::pykdclient()),
+        [&] {
+            auto k = model_of("Pykdclient", sim::peers::pykdclient());
+            k.recovers_from_faults = false;
+            return k;
+        }(),
         model_of("Radare2", sim::peers::radare2()),
         kind_of<sim::kdcom_debugger>("KdcomDebugger",
                                      [](const sim::session_plan& p) { return std::make_unique<sim::kdcom_debugger>(p); }),
     };
 }
 
-class BridgeAgainstDebugger : public ::testing::TestWithParam<std::size_t> {};
+class BridgeAgainstDebugger : public ::testing::TestWithParam<std::tuple<std::size_t, bool>> {};
 
 TEST_P(BridgeAgainstDebugger, TwoAttachesEachReadExactlyTheImage) {
-    const debugger_kind kind = debugger_kinds()[GetParam()];
+    const auto [index, faulty] = GetParam();
+    const debugger_kind kind = debugger_kinds()[index];
     running_bridge rig({}, transport_kind::unix_socket, 0, 0, /*debugger_session=*/false);
+    if (faulty)
+        rig.debugger_links->debugger = std::make_unique<net::faulty_link>(
+            std::move(rig.debugger_links->debugger),
+            net::link_faults{.loss = 0.01, .corrupt = 0.01, .duplicate = 0.01, .garbage = 0.01, .seed = 7});
     char error[256] = {};
     kdcom_guest* g = kdcom_guest_attach(rig.name.c_str(), error, sizeof error);
     ASSERT_NE(g, nullptr) << error;
@@ -111,7 +124,21 @@ TEST_P(BridgeAgainstDebugger, TwoAttachesEachReadExactlyTheImage) {
     EXPECT_EQ(kernel.stats().breaks, 3u) << "two break-ins by the first debugger, one by the second";
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, BridgeAgainstDebugger, ::testing::Range<std::size_t>(0, 5),
-                         [](const ::testing::TestParamInfo<std::size_t>& param) { return std::string(debugger_kinds()[param.param].name); });
+// Every debugger clean, and under faults those whose design recovers from them.
+std::vector<std::tuple<std::size_t, bool>> bridge_cases() {
+    std::vector<std::tuple<std::size_t, bool>> cases;
+    const auto kinds = debugger_kinds();
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+        cases.emplace_back(i, false);
+        if (kinds[i].recovers_from_faults) cases.emplace_back(i, true);
+    }
+    return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, BridgeAgainstDebugger, ::testing::ValuesIn(bridge_cases()),
+                         [](const ::testing::TestParamInfo<std::tuple<std::size_t, bool>>& param) {
+                             return std::string(debugger_kinds()[std::get<0>(param.param)].name) +
+                                    (std::get<1>(param.param) ? "_faults" : "_clean");
+                         });
 
 }  // namespace
