@@ -343,7 +343,8 @@ TEST(Bridge, AResetInTheSameReadAsTheAckOfTheStateChangeStillHasTheKernelReportA
     };
 
     // The kernel reports its stop; the guest's SEND is answered once the debugger acknowledges.
-    shm::kd_pdu sent_call = bridge_rig::send(packet_type::state_change64, breakpoint_state_change());
+    const bytes state = breakpoint_state_change();  // the call's spans point into it
+    shm::kd_pdu sent_call = bridge_rig::send(packet_type::state_change64, state);
     sent_call.sequence = rig.next_sequence++;
     bytes message(shm::kd_pdu_size(sent_call));
     std::error_code ec;
