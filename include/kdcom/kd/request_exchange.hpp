@@ -14,7 +14,7 @@
 //     ... for each endpoint event e:  x.on_event(ep, e, now);
 //         and for a reply the caller recognises: x.answered();
 //     ... when now >= *x.deadline():  x.on_time(ep, now);
-//     x.state() == state::failed after `resyncs` unanswered attempts.
+//     x.current() == state::failed after `resyncs` unanswered attempts.
 //
 // Contracts: the endpoint is a debugger's and sends nothing else while a request is outstanding.
 // Not thread-safe; the endpoint's contract applies.
