@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config tshark
   clang libclang-rt-14-dev
   libasio-dev libboost-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libedit-dev
 )
 for arg in "$@"; do
   case "$arg" in

@@ -7,6 +7,7 @@
 
 #include "kdcom/guest/fake_kernel.hpp"
 #include "support/kd_messages.hpp"
+#include "support/kernel_thread.hpp"
 #include "support/running_bridge.hpp"
 
 namespace {
@@ -121,35 +122,6 @@ INSTANTIATE_TEST_SUITE_P(DebuggerLinks, FakeKernel,
                          [](const ::testing::TestParamInfo<std::tuple<transport_kind, bool>>& test) {
                              return to_string(std::get<0>(test.param)) + (std::get<1>(test.param) ? "_faulty" : "");
                          });
-
-// A running fake kernel on its own thread.
-struct kernel_thread {
-    kdcom_guest* guest = nullptr;
-    guest::memory_image memory{1 << 20};
-    std::unique_ptr<guest::fake_kernel> kernel;
-    std::atomic<bool> stop{false};
-    std::thread thread;
-
-    explicit kernel_thread(const std::string& name, std::string boot_message = {}) {
-        char error[256] = {};
-        guest = kdcom_guest_attach(name.c_str(), error, sizeof error);
-        if (!guest) throw std::runtime_error(error);
-        kernel = std::make_unique<guest::fake_kernel>(guest, memory, guest::fake_kernel_options{.kern_base = kern_base});
-        thread = std::thread([this, boot_message] {
-            if (!boot_message.empty()) kernel->print(boot_message);
-            kernel->run(stop);
-        });
-    }
-    // Stops the kernel and waits for its thread; its statistics may be read after this.
-    void finish() {
-        stop = true;
-        if (thread.joinable()) thread.join();
-    }
-    ~kernel_thread() {
-        finish();
-        kdcom_guest_detach(guest);
-    }
-};
 
 std::optional<net::received_packet> next_of_type(running_bridge& rig, packet_type type) {
     for (int i = 0; i < 10; ++i) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <variant>
 
 #include "kdcom/wire/packet_type.hpp"
@@ -69,6 +70,17 @@ enum class link_state : std::uint8_t {
     peer_silent,           // a send went unanswered for all its retries; still trying
     debugger_not_present,  // target: a droppable send gave up; ids were reset
 };
+
+// "peer silent" and so on, for messages.
+constexpr std::string_view link_state_name(link_state s) noexcept {
+    switch (s) {
+    case link_state::waiting: return "waiting";
+    case link_state::connected: return "connected";
+    case link_state::peer_silent: return "peer silent";
+    case link_state::debugger_not_present: return "debugger not present";
+    }
+    return "unknown";
+}
 
 struct link_changed {
     link_state state = link_state::connected;

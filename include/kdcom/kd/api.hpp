@@ -35,6 +35,8 @@ inline constexpr std::uint32_t continue2 = 0x313C;
 inline constexpr std::uint32_t read_physical_memory = 0x313D;
 inline constexpr std::uint32_t write_physical_memory = 0x313E;
 inline constexpr std::uint32_t get_version = 0x3146;
+inline constexpr std::uint32_t read_msr = 0x3152;   // DbgKdReadMachineSpecificRegister
+inline constexpr std::uint32_t write_msr = 0x3153;  // DbgKdWriteMachineSpecificRegister
 inline constexpr std::uint32_t first = 0x3130;
 inline constexpr std::uint32_t last = 0x3160;  // DbgKdSetContextExApi
 }  // namespace manipulate_api

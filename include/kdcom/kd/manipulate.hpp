@@ -1,13 +1,17 @@
 // DBGKD_MANIPULATE_STATE64: the 0x38-byte message header of every KD_STATE_MANIPULATE packet (a
-// debugger's request and the target's reply), with the members the bridge's fast path, the
-// simulators and kdcom-dump use: GetVersion, Read/WriteVirtualMemory, Read/WritePhysicalMemory,
-// GetContext/SetContext, Continue/Continue2. The message data follows the header in the packet
-// body (the bytes read or to write, a CONTEXT record).
+// debugger's request and the target's reply), with the members of every API a debugger uses:
+// GetVersion, Read/Write Virtual, Physical and Control memory, Get/SetContext, Continue/Continue2,
+// Read/Write I/O space, Read/Write MSR, Write/RestoreBreakPoint, Reboot (no members). The message
+// data follows the header in the packet body (the bytes read or to write, a CONTEXT record).
 //
 // Layout (x64, little-endian; ReactOS windbgkd.h): ApiNumber u32 @0, ProcessorLevel u16 @4,
 // Processor u16 @6, ReturnStatus u32 @8, then a union @0x10 (8-byte aligned) of:
-//   ReadMemory/WriteMemory: TargetBaseAddress u64 @0x10, TransferCount u32 @0x18,
-//                           ActualBytesRead/Written u32 @0x1C
+//   ReadMemory/WriteMemory (also Read/WriteControlSpace): TargetBaseAddress u64 @0x10,
+//                           TransferCount u32 @0x18, ActualBytesRead/Written u32 @0x1C
+//   ReadWriteIo64: IoAddress u64 @0x10, DataSize u32 @0x18 (1, 2 or 4), DataValue u32 @0x1C
+//   ReadWriteMsr: Msr u32 @0x10, DataValueLow u32 @0x14, DataValueHigh u32 @0x18
+//   WriteBreakPoint64: BreakPointAddress u64 @0x10, BreakPointHandle u32 @0x18
+//   RestoreBreakPoint: BreakPointHandle u32 @0x10
 //   GetContext: Unused u32 @0x10;  SetContext: ContextFlags u32 @0x10
 //   Continue: ContinueStatus u32 @0x10
 //   Continue2 (packed to 4): ContinueStatus u32 @0x10, then the AMD64 control set: TraceFlag u32
@@ -41,6 +45,21 @@ struct memory64 {
     u32 transfer_count;
     u32 actual_bytes;
 };
+struct read_write_io64 {
+    u64 io_address;
+    u32 data_size;
+    u32 data_value;
+};
+struct read_write_msr {
+    u32 msr;
+    u32 data_value_low;
+    u32 data_value_high;
+};
+struct write_breakpoint64 {
+    u64 breakpoint_address;
+    u32 breakpoint_handle;
+    u32 alignment;  // the 8-byte alignment the C struct has
+};
 struct continue2 {
     u32 continue_status;
     u32 trace_flag;
@@ -63,6 +82,10 @@ struct manipulate_state64 {
     u32 alignment;  // the union is 8-byte aligned
     union {
         memory64 memory;
+        read_write_io64 io;
+        read_write_msr msr;
+        write_breakpoint64 breakpoint;
+        u32 breakpoint_handle;  // RestoreBreakPoint
         u32 context_flags;  // GetContext (unused) and SetContext
         u32 continue_status;
         continue2 continue2_;
@@ -71,6 +94,9 @@ struct manipulate_state64 {
     } u;
 };
 static_assert(sizeof(memory64) == 0x10);
+static_assert(sizeof(read_write_io64) == 0x10);
+static_assert(sizeof(read_write_msr) == 0x0C);
+static_assert(sizeof(write_breakpoint64) == 0x10);
 static_assert(sizeof(continue2) == 0x20, "DBGKD_CONTINUE2 is packed to 4 bytes");
 static_assert(sizeof(get_version64) == 0x28);
 static_assert(sizeof(manipulate_state64) == 0x38, "DBGKD_MANIPULATE_STATE64 is 0x38 bytes");
@@ -92,6 +118,22 @@ struct version_info {
     std::uint64_t kern_base = 0, ps_loaded_module_list = 0, debugger_data_list = 0;
 };
 
+struct io_access {
+    std::uint64_t address = 0;    // the port
+    std::uint32_t data_size = 0;  // bytes: 1, 2 or 4
+    std::uint32_t value = 0;      // written, or read (in the reply)
+};
+
+struct msr_access {
+    std::uint32_t msr = 0;
+    std::uint64_t value = 0;  // written, or read (in the reply); split low/high on the wire
+};
+
+struct breakpoint_info {
+    std::uint64_t address = 0;  // WriteBreakPoint only
+    std::uint32_t handle = 0;   // the target's, in WriteBreakPoint's reply and RestoreBreakPoint's request
+};
+
 struct continue_info {
     std::uint32_t status = 0;  // NTSTATUS to continue with
     std::uint32_t trace_flag = 0;  // Continue2 only, from here on
@@ -103,7 +145,10 @@ struct manipulate_header {
     std::uint32_t api = 0;
     std::uint16_t processor_level = 0, processor = 0;
     std::uint32_t return_status = 0;
-    memory_transfer memory;        // Read/Write Virtual/Physical Memory
+    memory_transfer memory;        // Read/Write Virtual/Physical Memory, Read/Write Control Space
+    io_access io;                  // Read/Write I/O space
+    msr_access msr;                // Read/Write MSR
+    breakpoint_info breakpoint;    // Write/RestoreBreakPoint
     std::uint32_t context_flags = 0;  // Get/SetContext
     continue_info continuation;    // Continue, Continue2
     version_info version;          // GetVersion
@@ -112,6 +157,18 @@ struct manipulate_header {
 inline bool is_memory_api(std::uint32_t api) noexcept {
     return api == manipulate_api::read_virtual_memory || api == manipulate_api::write_virtual_memory ||
            api == manipulate_api::read_physical_memory || api == manipulate_api::write_physical_memory;
+}
+
+// The APIs whose union member is DBGKD_READ_MEMORY64/WRITE_MEMORY64: memory, and control space.
+inline bool has_memory_layout(std::uint32_t api) noexcept {
+    return is_memory_api(api) || api == manipulate_api::read_control_space ||
+           api == manipulate_api::write_control_space;
+}
+
+// Whether the API reads something into the reply's data (as opposed to writing the request's).
+inline bool is_read_api(std::uint32_t api) noexcept {
+    return api == manipulate_api::read_virtual_memory || api == manipulate_api::read_physical_memory ||
+           api == manipulate_api::read_control_space;
 }
 
 // Reads the header at the start of a KD_STATE_MANIPULATE body; nullopt if the body is shorter
@@ -125,9 +182,18 @@ inline std::optional<manipulate_header> decode_manipulate(std::span<const std::u
     h.processor_level = w.processor_level.value();
     h.processor = w.processor.value();
     h.return_status = w.return_status.value();
-    if (is_memory_api(h.api)) {
+    if (has_memory_layout(h.api)) {
         h.memory = {w.u.memory.target_base_address.value(), w.u.memory.transfer_count.value(),
                     w.u.memory.actual_bytes.value()};
+    } else if (h.api == manipulate_api::read_io_space || h.api == manipulate_api::write_io_space) {
+        h.io = {w.u.io.io_address.value(), w.u.io.data_size.value(), w.u.io.data_value.value()};
+    } else if (h.api == manipulate_api::read_msr || h.api == manipulate_api::write_msr) {
+        h.msr = {w.u.msr.msr.value(),
+                 std::uint64_t{w.u.msr.data_value_high.value()} << 32 | w.u.msr.data_value_low.value()};
+    } else if (h.api == manipulate_api::write_breakpoint) {
+        h.breakpoint = {w.u.breakpoint.breakpoint_address.value(), w.u.breakpoint.breakpoint_handle.value()};
+    } else if (h.api == manipulate_api::restore_breakpoint) {
+        h.breakpoint.handle = w.u.breakpoint_handle.value();
     } else if (h.api == manipulate_api::get_context || h.api == manipulate_api::set_context) {
         h.context_flags = w.u.context_flags.value();
     } else if (h.api == manipulate_api::continue_) {
@@ -157,10 +223,23 @@ inline std::size_t encode_manipulate(const manipulate_header& h, std::span<std::
     w.processor_level = h.processor_level;
     w.processor = h.processor;
     w.return_status = h.return_status;
-    if (is_memory_api(h.api)) {
+    if (has_memory_layout(h.api)) {
         w.u.memory.target_base_address = h.memory.address;
         w.u.memory.transfer_count = h.memory.transfer_count;
         w.u.memory.actual_bytes = h.memory.actual_bytes;
+    } else if (h.api == manipulate_api::read_io_space || h.api == manipulate_api::write_io_space) {
+        w.u.io.io_address = h.io.address;
+        w.u.io.data_size = h.io.data_size;
+        w.u.io.data_value = h.io.value;
+    } else if (h.api == manipulate_api::read_msr || h.api == manipulate_api::write_msr) {
+        w.u.msr.msr = h.msr.msr;
+        w.u.msr.data_value_low = static_cast<std::uint32_t>(h.msr.value);
+        w.u.msr.data_value_high = static_cast<std::uint32_t>(h.msr.value >> 32);
+    } else if (h.api == manipulate_api::write_breakpoint) {
+        w.u.breakpoint.breakpoint_address = h.breakpoint.address;
+        w.u.breakpoint.breakpoint_handle = h.breakpoint.handle;
+    } else if (h.api == manipulate_api::restore_breakpoint) {
+        w.u.breakpoint_handle = h.breakpoint.handle;
     } else if (h.api == manipulate_api::get_context || h.api == manipulate_api::set_context) {
         w.u.context_flags = h.context_flags;
     } else if (h.api == manipulate_api::continue_) {
@@ -191,6 +270,24 @@ inline std::size_t encode_manipulate(const manipulate_header& h, std::span<std::
     }
     std::memcpy(out.data(), &w, sizeof w);
     return sizeof w;
+}
+
+// Whether `reply` answers `request`: the same API and, where the request names what it acts on
+// (an address and count, a port, an MSR, a breakpoint's address), the same target. A reply a
+// peer sent twice (Xen's kdd executes a repeated request twice) then cannot pass for the answer
+// to the next request.
+inline bool is_reply_to(const manipulate_header& request, const manipulate_header& reply) noexcept {
+    if (reply.api != request.api) return false;
+    if (has_memory_layout(request.api))
+        return reply.memory.address == request.memory.address &&
+               reply.memory.transfer_count == request.memory.transfer_count;
+    if (request.api == manipulate_api::read_io_space || request.api == manipulate_api::write_io_space)
+        return reply.io.address == request.io.address && reply.io.data_size == request.io.data_size;
+    if (request.api == manipulate_api::read_msr || request.api == manipulate_api::write_msr)
+        return reply.msr.msr == request.msr.msr;
+    if (request.api == manipulate_api::write_breakpoint) return reply.breakpoint.address == request.breakpoint.address;
+    if (request.api == manipulate_api::restore_breakpoint) return reply.breakpoint.handle == request.breakpoint.handle;
+    return true;
 }
 
 }  // namespace kdcom::kd

@@ -1,6 +1,7 @@
-// A debugger's manipulate request until it is answered: sent through a debugger endpoint, matched
-// with its reply by the caller, and sent again after a resynchronisation when the reply does not
-// come. Sans-I/O, like the endpoint it drives: time in, decisions out.
+// A debugger's manipulate request until it is answered: sent through a debugger endpoint (or
+// anything that sends like one: a request_port), matched with its reply by the caller, and sent
+// again after a resynchronisation when the reply does not come. Sans-I/O, like the endpoint it
+// drives: time in, decisions out.
 //
 // Why: an ACK proves the target read the packet, not that it will answer. ReactOS acknowledges a
 // request whose PacketType was damaged and drops it; Xen's kdd never retransmits a lost reply.
@@ -12,15 +13,17 @@
 //     kd::request_exchange x;
 //     x.start(ep, request, /*reply_expected=*/true, now);
 //     ... for each endpoint event e:  x.on_event(ep, e, now);
+//         (or, from a port that is not an endpoint: x.acknowledged(), x.peer_reset(port, now))
 //         and for a reply the caller recognises: x.answered();
 //     ... when now >= *x.deadline():  x.on_time(ep, now);
 //     x.current() == state::failed after `resyncs` unanswered attempts.
 //
-// Contracts: the endpoint is a debugger's and sends nothing else while a request is outstanding.
-// Not thread-safe; the endpoint's contract applies.
+// Contracts: the port is a debugger's and sends nothing else while a request is outstanding.
+// Not thread-safe; the port's contract applies.
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -30,6 +33,17 @@
 #include "kdcom/endpoint/endpoint.hpp"
 
 namespace kdcom::kd {
+
+// What a request travels through: a debugger endpoint, or a binding that runs one (net::session
+// through kd::client). send() takes the bytes before it returns.
+template <class Port>
+concept request_port = requires(Port& p, std::span<const std::uint8_t> bytes, timestamp now) {
+    { p.send(wire::packet_type::state_manipulate, bytes, bytes, now) } -> std::convertible_to<std::error_code>;
+    { p.send_in_progress() } -> std::convertible_to<bool>;
+    p.cancel_send(now);  // with resets on, also starts the reset handshake (as the endpoint's does)
+    p.start_reset(now);
+    { p.config().send_resets } -> std::convertible_to<bool>;
+};
 
 struct request_exchange_config {
     // How long an attempt (send, acknowledgement, reply) may take before the debugger
@@ -54,7 +68,8 @@ public:
     // Starts a request: `body` is the manipulate header and its data (copied). With
     // `reply_expected` false (Continue) it is answered once acknowledged, or assumed delivered
     // after attempt_timeout.
-    std::error_code start(endpoint& ep, std::span<const std::uint8_t> body, bool reply_expected, timestamp now) {
+    template <request_port Port>
+    std::error_code start(Port& ep, std::span<const std::uint8_t> body, bool reply_expected, timestamp now) {
         request_.assign(body.begin(), body.end());
         reply_expected_ = reply_expected;
         attempts_ = 0;
@@ -64,14 +79,25 @@ public:
     // Every event of the endpoint, after the caller has looked at it.
     void on_event(endpoint& ep, const endpoint_event& e, timestamp now) {
         if (const auto* c = std::get_if<events::send_completed>(&e)) {
-            if (state_ != state::sending || c->type != wire::packet_type::state_manipulate) return;
-            if (c->result == events::send_completed::outcome::acknowledged)
-                state_ = reply_expected_ ? state::awaiting_reply : state::answered;
-        } else if (std::holds_alternative<events::peer_reset>(e) && state_ == state::awaiting_reply) {
-            // The target's ids restarted, and a Windows-style target goes back to reporting its
-            // stop: whatever it was doing with our request is gone. Ask again.
-            send(ep, now);
+            if (c->type == wire::packet_type::state_manipulate && c->result == events::send_completed::outcome::acknowledged)
+                acknowledged();
+        } else if (std::holds_alternative<events::peer_reset>(e)) {
+            peer_reset(ep, now);
         }
+    }
+
+    // The request's packet was acknowledged.
+    void acknowledged() noexcept {
+        if (state_ == state::sending) state_ = reply_expected_ ? state::awaiting_reply : state::answered;
+    }
+
+    // The link was reset under the request.
+    template <request_port Port>
+    void peer_reset(Port& ep, timestamp now) {
+        // The target's ids restarted, and a Windows-style target goes back to reporting its stop:
+        // whatever it was doing with our request is gone. Ask again. (One still being sent is
+        // sent again by the port itself.)
+        if (state_ == state::awaiting_reply) send(ep, now);
     }
 
     // The caller recognised the reply.
@@ -84,7 +110,8 @@ public:
         return std::nullopt;
     }
 
-    void on_time(endpoint& ep, timestamp now) {
+    template <request_port Port>
+    void on_time(Port& ep, timestamp now) {
         if (!deadline() || now < attempt_deadline_) return;
         if (!reply_expected_) {
             // A Continue that stays unacknowledged is taken as delivered: its ACK may have been
@@ -112,13 +139,15 @@ public:
     unsigned resyncs_done() const noexcept { return resyncs_done_; }
 
 private:
-    std::error_code attempt(endpoint& ep, timestamp now) {
+    template <request_port Port>
+    std::error_code attempt(Port& ep, timestamp now) {
         ++attempts_;
         attempt_deadline_ = now + config_.attempt_timeout;
         return send(ep, now);
     }
 
-    std::error_code send(endpoint& ep, timestamp now) {
+    template <request_port Port>
+    std::error_code send(Port& ep, timestamp now) {
         const auto ec = ep.send(wire::packet_type::state_manipulate, request_, {}, now);
         state_ = ec ? state::failed : state::sending;
         return ec;
@@ -132,5 +161,7 @@ private:
     unsigned resyncs_done_ = 0;
     timestamp attempt_deadline_{};
 };
+
+static_assert(request_port<endpoint>);
 
 }  // namespace kdcom::kd

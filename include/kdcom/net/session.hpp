@@ -33,6 +33,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <vector>
@@ -75,6 +76,18 @@ struct session_notice {
     std::optional<endpoint_event> event;  // spans inside are not valid after the callback
 };
 using notice_function = std::function<void(const session_notice&)>;
+
+// "stream opened" and so on, for messages.
+constexpr std::string_view notice_name(session_notice::what w) noexcept {
+    switch (w) {
+    case session_notice::what::stream_opened: return "stream opened";
+    case session_notice::what::stream_closed: return "stream closed";
+    case session_notice::what::link_failed: return "link failed";
+    case session_notice::what::endpoint_event: return "endpoint event";
+    case session_notice::what::closed: return "closed";
+    }
+    return "unknown";
+}
 
 struct session_options {
     bool reconnect = true;                           // open the link again when the stream ends

@@ -82,9 +82,7 @@ public:
         if (type != wire::packet_type::state_manipulate || !request_ || !reply_expected()) return false;
         const auto reply = kd::decode_manipulate(body);
         const auto asked = kd::decode_manipulate(*request_);
-        if (!reply || !asked || reply->api != asked->api ||
-            (kd::is_memory_api(asked->api) && (reply->memory.address != asked->memory.address ||
-                                               reply->memory.transfer_count != asked->memory.transfer_count))) {
+        if (!reply || !asked || !kd::is_reply_to(*asked, *reply)) {
             ++stray_replies_;
             return false;
         }

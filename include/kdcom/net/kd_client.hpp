@@ -1,0 +1,799 @@
+// kdcom::kd::client: the debugger's side of KD over a net::session, as WinDbg or kd is to the
+// kernel. It sends one manipulate request at a time and matches the reply by ApiNumber (and by
+// what the request acts on: address and count, port, MSR); resynchronises and sends again when a
+// reply does not come (kd::request_exchange); splits memory transfers of any length into the
+// largest a packet carries; delivers DbgPrint text, state changes and link notices to handlers
+// meanwhile; answers the target's file and prompt requests so it never waits on us.
+//
+//     asio::io_context io;
+//     auto s = net::session::create(std::move(link), {.role = role::debugger});
+//     auto c = kd::client::create(s, {}, {.print = [](std::string_view t) { ... }});
+//     c->start();                                   // starts the session too
+//     c->async_break_in([](std::error_code ec, kd::stop_report stop) { ... });
+//     c->async_read_memory(kd::memory_space::physical, 0x1000, 4096, [](auto ec, auto bytes) { ... });
+//     // or, from a thread other than the io_context's, blocking:
+//     std::error_code ec;
+//     auto version = c->get_version(ec);
+//
+// Operations take any Asio completion token (callbacks, use_future, use_awaitable). They queue and
+// run one after another, in order. Those that act on the target's state (every manipulate request)
+// need it stopped: while it runs they fail with client_errc::target_running, sending nothing. A
+// target's refusal is its NTSTATUS as an error in ntstatus_category(). No operation waits for
+// ever: a request fails after options.exchange's attempts; a break-in after its presses; waiting for
+// a state change ends with close() (or the blocking form's timeout).
+//
+// Threads: the client runs on the session's executor; its members may be called from any thread
+// (they post there), except the blocking forms, which must not be called on that executor's
+// thread (they fail with resource_deadlock_would_occur there). Handlers run on the session's
+// executor (or their own associated executor), never inside the call that started them.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <asio/async_result.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "kdcom/kd/client_errors.hpp"
+#include "kdcom/kd/context_amd64.hpp"
+#include "kdcom/kd/debug_io.hpp"
+#include "kdcom/kd/file_io.hpp"
+#include "kdcom/kd/manipulate.hpp"
+#include "kdcom/kd/request_exchange.hpp"
+#include "kdcom/kd/state_change.hpp"
+#include "kdcom/kd/status.hpp"
+#include "kdcom/net/detail/erased_handler.hpp"
+#include "kdcom/net/session.hpp"
+
+namespace kdcom::kd {
+
+enum class memory_space : std::uint8_t { virtual_memory, physical_memory };
+
+// A manipulate reply: its header and the data after it.
+struct reply {
+    manipulate_header header;
+    std::vector<std::uint8_t> data;
+};
+
+// A state change: why the target stopped (or what it loaded), and its data (an image's path).
+struct stop_report {
+    state_change_header header;
+    std::vector<std::uint8_t> data;
+};
+
+struct client_handlers {
+    std::function<void(std::string_view text)> print;        // DbgPrint output
+    std::function<void(const stop_report&)> state_change;    // the target stopped
+    std::function<void(const net::session_notice&)> notice;  // the link: connected, lost, reset
+    // DbgPrompt: the line to answer the prompt with (none: an empty line).
+    std::function<std::string(std::string_view prompt)> prompt;
+};
+
+struct client_options {
+    request_exchange_config exchange;  // reply timeout and resynchronisations per request
+    // The most one request moves: what a 4000-byte packet carries after its header.
+    std::uint32_t max_transfer = wire::default_max_body - manipulate_header_size;
+    timestamp breakin_interval = std::chrono::seconds(1);  // a break-in is one unacknowledged byte:
+    unsigned breakin_presses = 10;                          // press again while the target runs on
+};
+
+class client : public std::enable_shared_from_this<client> {
+private:
+    // Starts an operation with any completion token: `start(client&, done)` runs on the session's
+    // executor (posted: never inside the caller's call), `done(args...)` hands the result to the
+    // caller's handler on its executor.
+    template <class Signature, class Token, class Start>
+    auto initiate(Token&& token, Start start) {
+        return asio::async_initiate<Token, Signature>(
+            [self = shared_from_this()](auto handler, Start s) {
+                auto h = std::make_shared<net::detail::erased_handler<Signature>>(std::move(handler), self->executor_);
+                asio::post(self->executor_, [self, h, s = std::move(s)]() mutable {
+                    s(*self, [h](auto&&... args) { h->complete(true, std::forward<decltype(args)>(args)...); });
+                });
+            },
+            token, std::move(start));
+    }
+
+    // A request whose reply's status decides: success gives `take(reply)`, failure the status.
+    template <class Result, class Token, class Take>
+    auto simple(const manipulate_header& h, std::span<const std::uint8_t> data, Token&& token, Take take) {
+        return initiate<void(std::error_code, Result)>(
+            std::forward<Token>(token), [h, body = encode(h, data), take](client& c, auto done) mutable {
+                c.submit(std::move(body), h, true, [done, take](std::error_code ec, reply r) mutable {
+                    if (!ec && failed(r.header.return_status)) ec = ntstatus_error(r.header.return_status);
+                    if (ec) return done(ec, Result{});
+                    done(ec, take(r));
+                });
+            });
+    }
+    template <class Result, class Token, class Take>
+    auto simple(std::uint32_t api, std::span<const std::uint8_t> data, Token&& token, Take take) {
+        manipulate_header h;
+        h.api = api;
+        return simple<Result>(h, data, std::forward<Token>(token), std::move(take));
+    }
+
+    // A request that is not answered (Continue, Reboot): done once the target has it; the target
+    // runs from then on.
+    template <class Token>
+    auto without_reply(const manipulate_header& h, Token&& token) {
+        return initiate<void(std::error_code, bool)>(
+            std::forward<Token>(token), [h, body = encode(h, {})](client& c, auto done) mutable {
+                c.submit(std::move(body), h, false, [done](std::error_code ec, reply) mutable { done(ec, !ec); });
+            });
+    }
+
+    // A blocking form: starts the operation with a callback and waits for it.
+    template <class Result, class Start>
+    Result wait(std::error_code& ec, Start start) {
+        if (net::detail::runs_in_this_thread(executor_)) {
+            ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
+            return {};
+        }
+        std::promise<std::pair<std::error_code, Result>> result;
+        auto future = result.get_future();
+        start([&result](std::error_code e, auto value) { result.set_value({e, Result(std::move(value))}); });
+        auto [e, value] = future.get();
+        ec = e;
+        return std::move(value);
+    }
+
+public:
+    // Each piece of a memory read, in order, as it arrives: its offset from the start and bytes.
+    using chunk_sink = std::function<void(std::uint64_t offset, std::span<const std::uint8_t> bytes)>;
+
+    static std::shared_ptr<client> create(std::shared_ptr<net::session> session, const client_options& options = {},
+                                          client_handlers handlers = {}) {
+        return std::shared_ptr<client>(new client(std::move(session), options, std::move(handlers)));
+    }
+
+    // Takes the session's notices and packets, and starts it. Call once.
+    void start() {
+        std::weak_ptr<client> weak = shared_from_this();
+        session_->set_notice_handler([weak](const net::session_notice& n) {
+            if (auto self = weak.lock()) self->on_notice(n);
+        });
+        receive_next();
+        session_->start();
+    }
+
+    // Closes the session; every operation still pending completes with session_errc::closed.
+    void close() {
+        asio::post(executor_, [self = shared_from_this()] {
+            self->fail_everything(net::session_errc::closed);
+            self->session_->close();
+        });
+    }
+
+    asio::any_io_executor get_executor() const { return executor_; }
+    const std::shared_ptr<net::session>& session() const { return session_; }
+    // Replies that answered nothing asked (a request executed twice, a late answer): dropped.
+    std::uint64_t stray_replies() const noexcept { return stray_replies_; }
+    unsigned resyncs() const noexcept { return resyncs_; }
+
+    // ---- Operations --------------------------------------------------------------------------
+
+    // Any manipulate request: `h` (its API and fields) and `data` (copied). Completes with the
+    // reply, whatever its status: the caller judges it.
+    template <class Token>
+    auto async_request(const manipulate_header& h, std::span<const std::uint8_t> data, Token&& token) {
+        return initiate<void(std::error_code, reply)>(
+            std::forward<Token>(token), [h, body = encode(h, data)](client& c, auto done) mutable {
+                c.submit(std::move(body), h, true, [done](std::error_code ec, reply r) mutable {
+                    done(ec, std::move(r));
+                });
+            });
+    }
+
+    template <class Token>
+    auto async_get_version(Token&& token) {
+        return simple<version_info>(manipulate_api::get_version, {}, std::forward<Token>(token),
+                                    [](const reply& r) { return r.header.version; });
+    }
+
+    // Reads `size` bytes in requests of at most options.max_transfer, each handed to `sink` as it
+    // arrives. Completes with the bytes read; short of `size` with client_errc::short_transfer
+    // (or the target's status) when the target read fewer.
+    template <class Token>
+    auto async_read_memory(memory_space space, std::uint64_t address, std::uint64_t size, chunk_sink sink, Token&& token) {
+        return initiate<void(std::error_code, std::uint64_t)>(
+            std::forward<Token>(token), [=, sink = std::move(sink)](client& c, auto done) mutable {
+                c.read_in_pieces(read_api(space), address, size, std::move(sink), std::move(done));
+            });
+    }
+    // The same, collected: completes with the bytes read (all of them, or those before a failure).
+    template <class Token>
+    auto async_read_memory(memory_space space, std::uint64_t address, std::uint64_t size, Token&& token) {
+        return initiate<void(std::error_code, std::vector<std::uint8_t>)>(
+            std::forward<Token>(token), [=](client& c, auto done) mutable {
+                auto bytes = std::make_shared<std::vector<std::uint8_t>>();
+                c.read_in_pieces(
+                    read_api(space), address, size,
+                    [bytes](std::uint64_t, std::span<const std::uint8_t> piece) {
+                        bytes->insert(bytes->end(), piece.begin(), piece.end());
+                    },
+                    [bytes, done](std::error_code ec, std::uint64_t) mutable { done(ec, std::move(*bytes)); });
+            });
+    }
+
+    // Writes `data` (copied) in pieces; completes with the bytes written.
+    template <class Token>
+    auto async_write_memory(memory_space space, std::uint64_t address, std::span<const std::uint8_t> data, Token&& token) {
+        return initiate<void(std::error_code, std::uint64_t)>(
+            std::forward<Token>(token),
+            [=, bytes = std::vector<std::uint8_t>(data.begin(), data.end())](client& c, auto done) mutable {
+                c.write_in_pieces(write_api(space), address, std::move(bytes), std::move(done));
+            });
+    }
+
+    // Control space of `processor`: on AMD64 address 0 is its KPCR, 1 its KPRCB, 2 its special
+    // registers, 3 its current thread (ReactOS KdpSysReadControlSpace).
+    template <class Token>
+    auto async_read_control_space(std::uint16_t processor, std::uint64_t address, std::uint32_t size, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::read_control_space;
+        h.processor = processor;
+        h.memory = {address, size, 0};
+        return simple<std::vector<std::uint8_t>>(h, {}, std::forward<Token>(token), [](reply& r) {
+            r.data.resize(std::min<std::size_t>(r.data.size(), r.header.memory.actual_bytes));
+            return std::move(r.data);
+        });
+    }
+    template <class Token>
+    auto async_write_control_space(std::uint16_t processor, std::uint64_t address, std::span<const std::uint8_t> data,
+                                   Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::write_control_space;
+        h.processor = processor;
+        h.memory = {address, static_cast<std::uint32_t>(data.size()), 0};
+        return simple<std::uint32_t>(h, data, std::forward<Token>(token),
+                                     [](const reply& r) { return r.header.memory.actual_bytes; });
+    }
+
+    // The current processor's registers (AMD64 CONTEXT, every part: context_flags::all).
+    template <class Token>
+    auto async_get_context(Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::get_context;
+        h.context_flags = amd64::context_flags::all;
+        return simple<context_amd64>(h, {}, std::forward<Token>(token), [](const reply& r) { return context_amd64(r.data); });
+    }
+    template <class Token>
+    auto async_set_context(const context_amd64& context, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::set_context;
+        h.context_flags = context.flags() ? context.flags() : amd64::context_flags::all;
+        return simple<std::uint32_t>(h, context.bytes(), std::forward<Token>(token), [](const reply&) { return 0u; });
+    }
+
+    template <class Token>
+    auto async_read_msr(std::uint32_t msr, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::read_msr;
+        h.msr.msr = msr;
+        return simple<std::uint64_t>(h, {}, std::forward<Token>(token), [](const reply& r) { return r.header.msr.value; });
+    }
+    template <class Token>
+    auto async_write_msr(std::uint32_t msr, std::uint64_t value, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::write_msr;
+        h.msr = {msr, value};
+        return simple<std::uint64_t>(h, {}, std::forward<Token>(token), [value](const reply&) { return value; });
+    }
+
+    // I/O ports: `size` is 1, 2 or 4 bytes.
+    template <class Token>
+    auto async_read_io(std::uint64_t io_port, std::uint32_t size, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::read_io_space;
+        h.io = {io_port, size, 0};
+        return simple<std::uint32_t>(h, {}, std::forward<Token>(token), [](const reply& r) { return r.header.io.value; });
+    }
+    template <class Token>
+    auto async_write_io(std::uint64_t io_port, std::uint32_t size, std::uint32_t value, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::write_io_space;
+        h.io = {io_port, size, value};
+        return simple<std::uint32_t>(h, {}, std::forward<Token>(token), [value](const reply&) { return value; });
+    }
+
+    // A software breakpoint at a virtual address; completes with the target's handle for it.
+    template <class Token>
+    auto async_write_breakpoint(std::uint64_t address, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::write_breakpoint;
+        h.breakpoint.address = address;
+        return simple<std::uint32_t>(h, {}, std::forward<Token>(token),
+                                     [](const reply& r) { return r.header.breakpoint.handle; });
+    }
+    template <class Token>
+    auto async_restore_breakpoint(std::uint32_t handle, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::restore_breakpoint;
+        h.breakpoint.handle = handle;
+        return simple<std::uint32_t>(h, {}, std::forward<Token>(token), [handle](const reply&) { return handle; });
+    }
+
+    // Continue2: resume with `continue_status` (status::dbg_continue, ...), one instruction only
+    // with `trace` (the target then stops with STATUS_SINGLE_STEP). Completes once the target has
+    // it (acknowledged, or assumed after the reply timeout: a running target reads nothing).
+    template <class Token>
+    auto async_continue(std::uint32_t continue_status, bool trace, Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::continue2;
+        h.continuation.status = continue_status;
+        h.continuation.trace_flag = trace ? 1 : 0;
+        return without_reply(h, std::forward<Token>(token));
+    }
+    template <class Token>
+    auto async_reboot(Token&& token) {
+        manipulate_header h;
+        h.api = manipulate_api::reboot;
+        return without_reply(h, std::forward<Token>(token));
+    }
+
+    // Completes when the target is stopped: with the state change that stopped it, at once if it
+    // is stopped already (say, a Continue with trace whose stop came before this was called).
+    template <class Token>
+    auto async_wait_state_change(Token&& token) {
+        return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [](client& c, auto done) {
+            if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
+            c.stop_waiters_.push_back(std::move(done));
+        });
+    }
+    // Breaks in ('b', pressed again every breakin_interval) and completes with the stop; at once
+    // if the target is stopped already (with the last stop it reported).
+    template <class Token>
+    auto async_break_in(Token&& token) {
+        return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [](client& c, auto done) {
+            if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
+            c.stop_waiters_.push_back(std::move(done));
+            const bool pressing = c.breakins_left_ > 0;
+            c.breakins_left_ = c.options_.breakin_presses;
+            if (!pressing) c.press_breakin();
+        });
+    }
+    // One break-in byte, nothing awaited.
+    void send_breakin() {
+        asio::post(executor_, [self = shared_from_this()] { self->session_->send_breakin(); });
+    }
+
+    // ---- Blocking forms (not on the session's thread) -----------------------------------------
+
+    version_info get_version(std::error_code& ec) { return wait<version_info>(ec, [&](auto t) { async_get_version(t); }); }
+    std::vector<std::uint8_t> read_memory(memory_space space, std::uint64_t address, std::uint64_t size, std::error_code& ec) {
+        return wait<std::vector<std::uint8_t>>(ec, [&](auto t) { async_read_memory(space, address, size, t); });
+    }
+    std::uint64_t read_memory(memory_space space, std::uint64_t address, std::uint64_t size, chunk_sink sink,
+                              std::error_code& ec) {
+        return wait<std::uint64_t>(ec, [&](auto t) { async_read_memory(space, address, size, std::move(sink), t); });
+    }
+    std::uint64_t write_memory(memory_space space, std::uint64_t address, std::span<const std::uint8_t> data,
+                               std::error_code& ec) {
+        return wait<std::uint64_t>(ec, [&](auto t) { async_write_memory(space, address, data, t); });
+    }
+    std::vector<std::uint8_t> read_control_space(std::uint16_t processor, std::uint64_t address, std::uint32_t size,
+                                                 std::error_code& ec) {
+        return wait<std::vector<std::uint8_t>>(ec, [&](auto t) { async_read_control_space(processor, address, size, t); });
+    }
+    std::uint32_t write_control_space(std::uint16_t processor, std::uint64_t address, std::span<const std::uint8_t> data,
+                                      std::error_code& ec) {
+        return wait<std::uint32_t>(ec, [&](auto t) { async_write_control_space(processor, address, data, t); });
+    }
+    context_amd64 get_context(std::error_code& ec) { return wait<context_amd64>(ec, [&](auto t) { async_get_context(t); }); }
+    void set_context(const context_amd64& context, std::error_code& ec) {
+        wait<std::uint32_t>(ec, [&](auto t) { async_set_context(context, t); });
+    }
+    std::uint64_t read_msr(std::uint32_t msr, std::error_code& ec) {
+        return wait<std::uint64_t>(ec, [&](auto t) { async_read_msr(msr, t); });
+    }
+    void write_msr(std::uint32_t msr, std::uint64_t value, std::error_code& ec) {
+        wait<std::uint64_t>(ec, [&](auto t) { async_write_msr(msr, value, t); });
+    }
+    std::uint32_t read_io(std::uint64_t io_port, std::uint32_t size, std::error_code& ec) {
+        return wait<std::uint32_t>(ec, [&](auto t) { async_read_io(io_port, size, t); });
+    }
+    void write_io(std::uint64_t io_port, std::uint32_t size, std::uint32_t value, std::error_code& ec) {
+        wait<std::uint32_t>(ec, [&](auto t) { async_write_io(io_port, size, value, t); });
+    }
+    std::uint32_t write_breakpoint(std::uint64_t address, std::error_code& ec) {
+        return wait<std::uint32_t>(ec, [&](auto t) { async_write_breakpoint(address, t); });
+    }
+    void restore_breakpoint(std::uint32_t handle, std::error_code& ec) {
+        wait<std::uint32_t>(ec, [&](auto t) { async_restore_breakpoint(handle, t); });
+    }
+    void continue_running(std::uint32_t continue_status, bool trace, std::error_code& ec) {
+        wait<bool>(ec, [&](auto t) { async_continue(continue_status, trace, t); });
+    }
+    void reboot(std::error_code& ec) {
+        wait<bool>(ec, [&](auto t) { async_reboot(t); });
+    }
+    stop_report break_in(std::error_code& ec) { return wait<stop_report>(ec, [&](auto t) { async_break_in(t); }); }
+    // The stop (see async_wait_state_change), or session_errc::timed_out after `timeout`.
+    stop_report wait_state_change(std::chrono::milliseconds timeout, std::error_code& ec) {
+        if (net::detail::runs_in_this_thread(executor_)) {
+            ec = std::make_error_code(std::errc::resource_deadlock_would_occur);
+            return {};
+        }
+        auto result = std::make_shared<std::promise<std::pair<std::error_code, stop_report>>>();
+        auto future = result->get_future();
+        async_wait_state_change([result](std::error_code e, stop_report s) { result->set_value({e, std::move(s)}); });
+        if (future.wait_for(timeout) != std::future_status::ready) {
+            asio::post(executor_, [self = shared_from_this()] {
+                // Withdraw the oldest wait: ours (blocking waits come one at a time from a thread).
+                if (!self->stop_waiters_.empty()) {
+                    auto done = std::move(self->stop_waiters_.front());
+                    self->stop_waiters_.pop_front();
+                    done(net::session_errc::timed_out, stop_report{});
+                }
+            });
+        }
+        auto [e, s] = future.get();
+        ec = e;
+        return s;
+    }
+
+    // On the session's executor only: whether the target is stopped (it reported a stop that no
+    // continue has ended).
+    bool stopped() const noexcept { return stopped_; }
+    const stop_report& last_stop() const noexcept { return last_stop_; }
+
+private:
+    using completion = std::function<void(std::error_code, reply)>;
+
+    struct operation {
+        std::vector<std::uint8_t> body;
+        manipulate_header header;
+        bool reply_expected = true;
+        completion done;
+    };
+
+    // The request_port the exchange drives: the session, with sends tracked by generation so that
+    // the completion of one cancelled or replaced is not taken for the current one's.
+    struct session_port {
+        client& c;
+        std::error_code send(wire::packet_type type, std::span<const std::uint8_t> header,
+                             std::span<const std::uint8_t> data, timestamp) {
+            c.send_in_flight_ = true;
+            const auto generation = ++c.send_generation_;
+            c.session_->async_send(type, header, data, [self = c.shared_from_this(), generation](std::error_code ec) {
+                self->on_sent(generation, ec);
+            });
+            return {};
+        }
+        bool send_in_progress() const { return c.send_in_flight_; }
+        void cancel_send(timestamp) {
+            c.send_in_flight_ = false;
+            ++c.send_generation_;
+            c.session_->cancel_send();
+        }
+        void start_reset(timestamp) { c.session_->start_reset(); }
+        const endpoint_config& config() const { return c.session_->protocol().config(); }
+    };
+    static_assert(request_port<session_port>);
+
+    client(std::shared_ptr<net::session> s, const client_options& options, client_handlers handlers)
+        : session_(std::move(s)),
+          executor_(session_->get_executor()),
+          options_(options),
+          handlers_(std::move(handlers)),
+          exchange_(options.exchange),
+          timer_(executor_) {}
+
+    static timestamp now() { return std::chrono::steady_clock::now().time_since_epoch(); }
+
+    static std::vector<std::uint8_t> encode(const manipulate_header& h, std::span<const std::uint8_t> data) {
+        std::vector<std::uint8_t> body(manipulate_header_size + data.size());
+        encode_manipulate(h, body);
+        std::copy(data.begin(), data.end(), body.begin() + manipulate_header_size);
+        return body;
+    }
+
+    static std::uint32_t read_api(memory_space s) {
+        return s == memory_space::virtual_memory ? manipulate_api::read_virtual_memory : manipulate_api::read_physical_memory;
+    }
+    static std::uint32_t write_api(memory_space s) {
+        return s == memory_space::virtual_memory ? manipulate_api::write_virtual_memory
+                                                 : manipulate_api::write_physical_memory;
+    }
+
+    // ---- Requests, one at a time ---------------------------------------------------------------
+
+    void submit(std::vector<std::uint8_t> body, const manipulate_header& h, bool reply_expected, completion done) {
+        queue_.push_back({std::move(body), h, reply_expected, std::move(done)});
+        start_next();
+    }
+
+    void start_next() {
+        while (!in_flight_ && !queue_.empty()) {
+            if (!stopped_) {
+                finish_front(client_errc::target_running, {});
+                continue;
+            }
+            in_flight_ = true;
+            resyncs_ += exchange_.resyncs_done();
+            exchange_ = request_exchange(options_.exchange);
+            session_port p{*this};
+            const auto& op = queue_.front();
+            if (const auto ec = exchange_.start(p, op.body, op.reply_expected, now())) {
+                finish_front(ec, {});
+                continue;
+            }
+            arm_timer();
+        }
+    }
+
+    void finish_front(std::error_code ec, reply r) {
+        auto op = std::move(queue_.front());
+        queue_.pop_front();
+        in_flight_ = false;
+        if (!ec && !op.reply_expected) stopped_ = false;  // Continue, Reboot: it runs now
+        op.done(ec, std::move(r));
+        start_next();
+    }
+
+    void on_sent(std::uint64_t generation, std::error_code ec) {
+        if (generation != send_generation_) return;  // cancelled, or an earlier request's
+        send_in_flight_ = false;
+        if (ec == net::session_errc::closed) return fail_everything(ec);
+        if (ec || !in_flight_) return;  // the exchange's timer decides what happens next
+        exchange_.acknowledged();
+        if (exchange_.current() == request_exchange::state::answered) finish_front({}, {});
+    }
+
+    void on_timer() {
+        const auto t = now();
+        if (in_flight_) {
+            if (const auto d = exchange_.deadline(); d && *d <= t) {
+                session_port p{*this};
+                exchange_.on_time(p, t);
+                if (exchange_.current() == request_exchange::state::failed) finish_front(client_errc::no_reply, {});
+                else if (exchange_.current() == request_exchange::state::answered) finish_front({}, {});
+            }
+        }
+        if (breakins_left_ > 0 && !stopped_ && t >= next_breakin_) {
+            if (--breakins_left_ == 0) {
+                fail_stop_waiters(client_errc::no_reply);
+            } else {
+                press_breakin();
+            }
+        }
+        arm_timer();
+    }
+
+    void press_breakin() {
+        session_->send_breakin();
+        next_breakin_ = now() + options_.breakin_interval;
+        arm_timer();
+    }
+
+    void arm_timer() {
+        std::optional<timestamp> due = in_flight_ ? exchange_.deadline() : std::nullopt;
+        if (breakins_left_ > 0 && (!due || next_breakin_ < *due)) due = next_breakin_;
+        if (!due) return;
+        if (timer_armed_ && timer_due_ <= *due) return;
+        timer_armed_ = true;
+        timer_due_ = *due;
+        timer_.expires_at(std::chrono::steady_clock::time_point(
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(*due)));
+        timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (ec) return;
+            self->timer_armed_ = false;
+            self->on_timer();
+        });
+    }
+
+    // ---- What the target sends -------------------------------------------------------------------
+
+    void receive_next() {
+        session_->async_receive([self = shared_from_this()](std::error_code ec, net::received_packet p) {
+            if (ec) return self->fail_everything(ec);
+            self->on_packet(p);
+            self->receive_next();
+        });
+    }
+
+    void on_packet(const net::received_packet& p) {
+        using wire::packet_type;
+        const std::span<const std::uint8_t> body = p.body;
+        switch (p.type) {
+        case packet_type::state_manipulate: return on_reply(body);
+        case packet_type::state_change64: return on_state_change(body);
+        case packet_type::debug_io: return on_debug_io(body);
+        case packet_type::file_io: return on_file_io(body);
+        default: return;  // nothing a debugger must act on
+        }
+    }
+
+    void on_reply(std::span<const std::uint8_t> body) {
+        const auto h = decode_manipulate(body);
+        if (!in_flight_ || !queue_.front().reply_expected || !h || !is_reply_to(queue_.front().header, *h)) {
+            ++stray_replies_;
+            return;
+        }
+        exchange_.answered();
+        reply r{*h, {body.begin() + manipulate_header_size, body.end()}};
+        finish_front({}, std::move(r));
+    }
+
+    void on_state_change(std::span<const std::uint8_t> body) {
+        const auto h = decode_state_change(body);
+        if (!h) return;
+        // A Continue still waiting for its ACK was delivered: the target ran and stopped again.
+        if (in_flight_ && !queue_.front().reply_expected) {
+            exchange_.answered();
+            finish_front({}, {});
+        }
+        stopped_ = true;
+        breakins_left_ = 0;
+        last_stop_ = {*h, {body.begin() + state_change_header_size, body.end()}};
+        if (handlers_.state_change) handlers_.state_change(last_stop_);
+        auto waiters = std::move(stop_waiters_);
+        stop_waiters_.clear();
+        for (auto& w : waiters) w(std::error_code{}, last_stop_);
+        start_next();
+    }
+
+    void on_debug_io(std::span<const std::uint8_t> body) {
+        const auto h = decode_debug_io(body);
+        if (!h) return;
+        const auto text = body.subspan(debug_io_header_size);
+        const std::string_view s(reinterpret_cast<const char*>(text.data()),
+                                 std::min<std::size_t>(text.size(), h->length_of_string));
+        if (h->api == debug_io_api::print_string) {
+            if (handlers_.print) handlers_.print(s);
+        } else if (h->api == debug_io_api::get_string) {
+            // DbgPrompt waits for the answer: give one, even if nobody is asked.
+            std::string answer = handlers_.prompt ? handlers_.prompt(s) : std::string();
+            debug_io_header a = *h;
+            a.length_of_string_read = static_cast<std::uint32_t>(answer.size());
+            std::uint8_t header[debug_io_header_size];
+            encode_debug_io(a, header);
+            session_->async_send(wire::packet_type::debug_io, header,
+                                 {reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()},
+                                 [](std::error_code) {});
+        }
+    }
+
+    void on_file_io(std::span<const std::uint8_t> body) {
+        const auto h = decode_file_io(body);
+        if (!h) return;
+        // .kdfiles: we serve no replacement files. The target waits for the answer.
+        file_io_header a = *h;
+        a.status = status::no_such_file;
+        std::uint8_t header[file_io_header_size];
+        encode_file_io(a, header);
+        session_->async_send(wire::packet_type::file_io, header, {}, [](std::error_code) {});
+    }
+
+    void on_notice(const net::session_notice& n) {
+        if (n.event && std::holds_alternative<events::peer_reset>(*n.event)) {
+            // Outside the session's own event loop: the exchange may send from here.
+            asio::post(executor_, [self = shared_from_this()] {
+                if (!self->in_flight_) return;
+                session_port p{*self};
+                self->exchange_.peer_reset(p, now());
+            });
+        }
+        if (handlers_.notice) handlers_.notice(n);
+        if (n.kind == net::session_notice::what::closed) fail_everything(net::session_errc::closed);
+    }
+
+    // ---- Memory in pieces --------------------------------------------------------------------------
+
+    template <class Done>
+    void read_in_pieces(std::uint32_t api, std::uint64_t address, std::uint64_t size, chunk_sink sink, Done done) {
+        struct state {
+            std::uint32_t api;
+            std::uint64_t address, size, done_bytes = 0;
+            chunk_sink sink;
+            Done done;
+        };
+        auto s = std::make_shared<state>(state{api, address, size, 0, std::move(sink), std::move(done)});
+        auto step = std::make_shared<std::function<void()>>();
+        *step = [this, s, weak_step = std::weak_ptr<std::function<void()>>(step)]() {
+            if (s->done_bytes >= s->size) return s->done(std::error_code{}, s->done_bytes);
+            manipulate_header h;
+            h.api = s->api;
+            const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(options_.max_transfer, s->size - s->done_bytes));
+            h.memory = {s->address + s->done_bytes, count, 0};
+            submit(encode(h, {}), h, true, [this, s, count, step = weak_step.lock()](std::error_code ec, reply r) {
+                if (ec) return s->done(ec, s->done_bytes);
+                const auto got = std::min<std::size_t>({r.data.size(), r.header.memory.actual_bytes, count});
+                if (got > 0 && s->sink) s->sink(s->done_bytes, std::span(r.data).first(got));
+                s->done_bytes += got;
+                if (failed(r.header.return_status)) return s->done(ntstatus_error(r.header.return_status), s->done_bytes);
+                if (got < count) return s->done(client_errc::short_transfer, s->done_bytes);
+                (*step)();
+            });
+        };
+        if (size == 0) return s->done(std::error_code{}, 0);
+        (*step)();
+    }
+
+    template <class Done>
+    void write_in_pieces(std::uint32_t api, std::uint64_t address, std::vector<std::uint8_t> bytes, Done done) {
+        struct state {
+            std::uint32_t api;
+            std::uint64_t address;
+            std::vector<std::uint8_t> bytes;
+            std::uint64_t done_bytes = 0;
+            Done done;
+        };
+        auto s = std::make_shared<state>(state{api, address, std::move(bytes), 0, std::move(done)});
+        auto step = std::make_shared<std::function<void()>>();
+        *step = [this, s, weak_step = std::weak_ptr<std::function<void()>>(step)]() {
+            if (s->done_bytes >= s->bytes.size()) return s->done(std::error_code{}, s->done_bytes);
+            manipulate_header h;
+            h.api = s->api;
+            const auto count =
+                static_cast<std::uint32_t>(std::min<std::uint64_t>(options_.max_transfer, s->bytes.size() - s->done_bytes));
+            h.memory = {s->address + s->done_bytes, count, 0};
+            submit(encode(h, std::span(s->bytes).subspan(s->done_bytes, count)), h, true,
+                   [s, count, step = weak_step.lock()](std::error_code ec, reply r) {
+                       if (ec) return s->done(ec, s->done_bytes);
+                       const auto put = std::min(r.header.memory.actual_bytes, count);
+                       s->done_bytes += put;
+                       if (failed(r.header.return_status))
+                           return s->done(ntstatus_error(r.header.return_status), s->done_bytes);
+                       if (put < count) return s->done(client_errc::short_transfer, s->done_bytes);
+                       (*step)();
+                   });
+        };
+        if (s->bytes.empty()) return s->done(std::error_code{}, 0);
+        (*step)();
+    }
+
+    void fail_stop_waiters(std::error_code ec) {
+        auto waiters = std::move(stop_waiters_);
+        stop_waiters_.clear();
+        for (auto& w : waiters) w(ec, {});
+    }
+
+    void fail_everything(std::error_code ec) {
+        breakins_left_ = 0;
+        timer_.cancel();
+        timer_armed_ = false;
+        auto ops = std::move(queue_);
+        queue_.clear();
+        in_flight_ = false;
+        for (auto& op : ops) op.done(ec, {});
+        fail_stop_waiters(ec);
+    }
+
+    std::shared_ptr<net::session> session_;
+    asio::any_io_executor executor_;
+    client_options options_;
+    client_handlers handlers_;
+
+    std::deque<operation> queue_;  // front: in flight when in_flight_
+    bool in_flight_ = false;
+    request_exchange exchange_;
+    bool send_in_flight_ = false;
+    std::uint64_t send_generation_ = 0;
+    asio::steady_timer timer_;
+    bool timer_armed_ = false;
+    timestamp timer_due_{};
+
+    bool stopped_ = false;
+    stop_report last_stop_;
+    std::deque<std::function<void(std::error_code, stop_report)>> stop_waiters_;
+    unsigned breakins_left_ = 0;
+    timestamp next_breakin_{};
+
+    std::uint64_t stray_replies_ = 0;
+    unsigned resyncs_ = 0;
+};
+
+}  // namespace kdcom::kd
