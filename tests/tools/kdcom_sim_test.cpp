@@ -141,6 +141,12 @@ TEST(KdcomSim, TheSimulatedDebuggerAndTargetRunApartOverAnyAddress) {
         EXPECT_NE(target_process.output().find("guest crossings"), std::string::npos) << target_process.output();
     }
     EXPECT_EQ(run("--target carrier-pigeon://x").status, 2);
+    // A target that cannot be reached: exit 2 at once, with the reason.
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = run("--target unix://" + dir.path + "/nobody.sock --no-capture");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("No such file or directory"), std::string::npos) << r.out;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "no waiting in vain";
 }
 
 // RESET packets in what the debugger wrote, read back from kdcom-sim's capture.

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -32,6 +33,7 @@
 #include "kdcom/guest/fake_kernel.hpp"
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
+#include "kdcom/net/kd_client.hpp"
 #include "kdcom/net/faulty_link.hpp"
 #include "kdcom/net/link_pair.hpp"
 #include "kdcom/net/open_link.hpp"
@@ -59,86 +61,6 @@ struct sim_options {
 };
 
 constexpr std::uint64_t kern_base = 0xfffff80000000000u;
-constexpr std::uint32_t max_read = wire::default_max_body - kd::manipulate_header_size;
-
-// The debugger's side: blocking calls on a session that runs on the io_context thread.
-class simulated_debugger {
-public:
-    explicit simulated_debugger(net::session& s) : session_(s) {}
-
-    net::received_packet next(wire::packet_type type) {
-        auto p = next_within(type, 10000ms);
-        if (!p)
-            throw tools::tool_error("the debugger waited in vain for " + std::string(wire::packet_type_name(type)),
-                                    tools::exit_mismatch);
-        return *p;
-    }
-
-    // Breaks in and returns the target's state change. A break-in is one byte nobody
-    // acknowledges, so a lossy line can eat it: like a user at WinDbg, the debugger presses
-    // Ctrl+Break again when the target has not stopped within `patience`.
-    net::received_packet break_in(std::chrono::milliseconds patience) {
-        constexpr int presses = 10;
-        for (int press = 1; press <= presses; ++press) {
-            asio::post(session_.get_executor(), [&s = session_] { s.send_breakin(); });
-            if (auto p = next_within(wire::packet_type::state_change64, patience)) return *p;
-            if (press < presses) fmt::print("debugger: the target did not stop; Ctrl+Break again\n");
-        }
-        throw tools::tool_error("the target did not stop after " + std::to_string(presses) + " break-ins", tools::exit_mismatch);
-    }
-
-    // The next packet of `type` (DbgPrint text on the way is kept), or nothing if `patience`
-    // passes first.
-    std::optional<net::received_packet> next_within(wire::packet_type type, std::chrono::milliseconds patience) {
-        return next_within({type}, patience);
-    }
-    // The next packet of one of `types`.
-    std::optional<net::received_packet> next_within(std::initializer_list<wire::packet_type> types,
-                                                    std::chrono::milliseconds patience) {
-        const auto deadline = std::chrono::steady_clock::now() + patience;
-        for (;;) {
-            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            if (left <= 0ms) return std::nullopt;
-            std::error_code ec;
-            auto p = session_.receive(left, ec);
-            if (!p && ec == net::session_errc::timed_out) return std::nullopt;
-            if (!p)
-                throw tools::tool_error("the debugger's session ended waiting for " +
-                                            std::string(wire::packet_type_name(*types.begin())) + ": " + ec.message(),
-                                        tools::exit_mismatch);
-            if (p->type == wire::packet_type::debug_io && p->body.size() >= 16)
-                prints_ += std::string(p->body.begin() + 16, p->body.end());
-            if (std::find(types.begin(), types.end(), p->type) != types.end()) return p;
-        }
-    }
-
-    kd::manipulate_header ask(kd::manipulate_header request, std::span<const std::uint8_t> data, bytes& reply_data) {
-        std::uint8_t header[kd::manipulate_header_size];
-        kd::encode_manipulate(request, header);
-        if (auto ec = session_.send(wire::packet_type::state_manipulate, header, data, 10000ms))
-            throw tools::tool_error("the debugger's request went unanswered: " + ec.message(), tools::exit_mismatch);
-        const auto reply = next(wire::packet_type::state_manipulate);
-        const auto h = kd::decode_manipulate(reply.body);
-        if (!h) throw tools::tool_error("a reply too short for a manipulate header", tools::exit_mismatch);
-        reply_data.assign(reply.body.begin() + kd::manipulate_header_size, reply.body.end());
-        return *h;
-    }
-
-    void continue_running() {
-        kd::manipulate_header h;
-        h.api = kd::manipulate_api::continue2;
-        h.continuation.status = 0x00010002;  // DBG_CONTINUE
-        std::uint8_t header[kd::manipulate_header_size];
-        kd::encode_manipulate(h, header);
-        session_.send(wire::packet_type::state_manipulate, header, {}, 10000ms);
-    }
-
-    const std::string& prints() const { return prints_; }
-
-private:
-    net::session& session_;
-    std::string prints_;
-};
 
 // The fake kernel's memory size: the dump's, at least 1 MiB. Every part (the debugger checking
 // reads, a kernel in another process, a --serve target) derives it the same way, or reads differ.
@@ -248,11 +170,13 @@ int run(const sim_options& opt) {
     dc.ack_timeout = bo.endpoint.ack_timeout;
     dc.ack_timeout_min = bo.endpoint.ack_timeout_min;
     dc.ack_timeout_max = bo.endpoint.ack_timeout_max;
+    std::optional<transport::address> target_address;
     if (!opt.target.empty()) {
         // The simulated debugger alone, against whatever target is at that address.
         if (opt.separate || opt.fast_path) throw tools::tool_error("--target runs only the debugger: no --separate, no --fast-path");
         std::string error;
         const auto address = tools::parse_address_option(opt.target, "--target");
+        target_address = address;
         dc = net::config_for(address, dc);  // ?resets=0
         debugger_side = net::open_link(io.get_executor(), address, role::debugger, error);
         if (!debugger_side) throw tools::tool_error(error);
@@ -293,9 +217,32 @@ int run(const sim_options& opt) {
         target = std::make_unique<tools::in_process_machine>(io, name, memory, bo, std::move(bridge_side), kernel_options);
     }
     if (opt.rate > 0) debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
-    auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc);
+    // A lost or unreachable target ends the session (exit 2 with the reason) unless the address
+    // asks to reconnect; the simulated machines' own links always reconnect.
+    net::session_options session_options;
+    if (target_address) session_options.reconnect = target_address->reconnect;
+    auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc,
+                                        session_options);
     if (recording) session->set_tap(capture::capture_tap(recording, role::debugger));
-    session->start();
+    // Long enough for a packet to cross the line at its rate.
+    const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout_min));
+    kd::client_options client_options;
+    client_options.breakin_interval = patience;
+    client_options.exchange.attempt_timeout = std::max<timestamp>(client_options.exchange.attempt_timeout, 4 * patience);
+    std::mutex prints_mutex;
+    std::string prints, link_problem;
+    kd::client_handlers handlers;
+    handlers.print = [&](std::string_view text) {
+        std::lock_guard lock(prints_mutex);
+        prints += text;
+    };
+    handlers.notice = [&](const net::session_notice& n) {
+        if (n.kind != net::session_notice::what::link_failed && n.kind != net::session_notice::what::stream_closed) return;
+        std::lock_guard lock(prints_mutex);
+        link_problem = n.text;
+    };
+    auto client = kd::client::create(session, client_options, std::move(handlers));
+    asio::post(io, [&] { client->start(); });
     std::thread io_thread([&] { io.run(); });
     try {
         target->power_on();
@@ -307,100 +254,112 @@ int run(const sim_options& opt) {
         throw;
     }
 
-    simulated_debugger debugger(*session);
+    // A failed step of the debugger: the target unreachable or lost is exit 2 with the reason,
+    // anything else a mismatch.
+    auto give_up = [&](const std::string& what, std::error_code why) {
+        std::lock_guard lock(prints_mutex);
+        if (why == net::session_errc::closed)
+            throw tools::tool_error("the debugger lost the target (" + what + ")" +
+                                        (link_problem.empty() ? "" : ": " + link_problem),
+                                    tools::exit_usage);
+        throw tools::tool_error("the debugger " + what + ": " + why.message(), tools::exit_mismatch);
+    };
+    auto new_prints = [&, shown = std::size_t{0}]() mutable {
+        std::lock_guard lock(prints_mutex);
+        auto text = prints.substr(shown);
+        shown = prints.size();
+        return text;
+    };
     const auto started = std::chrono::steady_clock::now();
     bool all_matched = true;
     std::uint64_t mismatched_reads = 0;
     try {
-        // Long enough for a packet to cross the line at its rate.
-        const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout_min));
         // A booting kernel prints first; one that is running says nothing; one that stopped (at
         // boot, or under an earlier debugger) reports its state after the reset handshake, maybe
         // after a print (Xen's kdd). Listen until a stop, or until the line goes quiet.
         fmt::print("debugger: waiting for the target's first words\n");
-        std::optional<net::received_packet> first;
-        std::size_t shown = 0;  // of the prints
+        std::optional<kd::stop_report> first;
+        bool heard = false;
         for (auto wait = 2 * patience;;) {
-            first = debugger.next_within({wire::packet_type::debug_io, wire::packet_type::state_change64}, wait);
-            if (!first || first->type == wire::packet_type::state_change64) break;
-            fmt::print("target says: {}", debugger.prints().substr(shown));
-            shown = debugger.prints().size();
-            wait = std::max<std::chrono::milliseconds>(300ms, patience / 3);  // a stop right behind it?
+            auto stop = client->wait_state_change(wait, ec);
+            if (const auto text = new_prints(); !text.empty()) {
+                fmt::print("target says: {}", text);
+                heard = true;
+            }
+            if (!ec) {
+                first = std::move(stop);
+                break;
+            }
+            if (ec != net::session_errc::timed_out) give_up("waited for the target's first words", ec);
+            if (!heard || wait < 2 * patience) break;
+            wait = std::max<std::chrono::milliseconds>(300ms, patience / 3);  // a stop right behind the print?
         }
-        if (!first && debugger.prints().empty()) fmt::print("debugger: the target said nothing (it may be running already)\n");
+        if (!first && !heard) fmt::print("debugger: the target said nothing (it may be running already)\n");
         if (!first) {
             fmt::print("debugger: break-in (Ctrl+Break)\n");
-            first = debugger.break_in(patience);
+            first = client->break_in(ec);
+            if (ec) give_up("broke in and the target did not stop", ec);
+            // A break-in is one byte nobody acknowledges: a lossy line can eat it, and the client
+            // presses again, as a user at WinDbg would.
+            for (unsigned press = 1; press < client->breakin_presses(); ++press)
+                fmt::print("debugger: the target did not stop; Ctrl+Break again\n");
         } else {
             fmt::print("debugger: the target is stopped already\n");
         }
-        const auto stopped = kd::decode_state_change(first->body);
-        fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", stopped ? stopped->exception.code : 0,
-                   stopped ? stopped->program_counter : 0);
+        fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", first->header.exception.code,
+                   first->header.program_counter);
 
-        bytes data;
-        kd::manipulate_header request;
-        request.api = kd::manipulate_api::get_version;
-        const auto version = debugger.ask(request, {}, data);
-        fmt::print("debugger: Windows {}.{} kernel, machine {:#x}, kernel base {:#x}\n", version.version.major_version,
-                   version.version.minor_version, version.version.machine_type, version.version.kern_base);
+        const auto version = client->get_version(ec);
+        if (ec) give_up("asked for the version", ec);
+        fmt::print("debugger: Windows {}.{} kernel, machine {:#x}, kernel base {:#x}\n", version.major_version,
+                   version.minor_version, version.machine_type, version.kern_base);
 
-        fmt::print("debugger: dumping {} MiB of physical memory in {}-byte reads{}\n", opt.dump_mib, max_read,
-                   opt.fast_path ? " (fast path: the host answers)" : "");
+        fmt::print("debugger: dumping {} MiB of physical memory in {}-byte reads{}\n", opt.dump_mib,
+                   client_options.max_transfer, opt.fast_path ? " (fast path: the host answers)" : "");
         tools::progress_meter progress("dump", dump_bytes);
         const auto dump_start = std::chrono::steady_clock::now();
-        // The reads go one after another on the session's own thread, as fast as the link allows;
-        // this thread shows the progress.
+        // The reads go one after another on the session's own thread, as fast as the link allows,
+        // each piece checked as it arrives; this thread shows the progress.
         std::atomic<std::uint64_t> done_bytes{0};
-        std::promise<void> finished;
-        std::function<void(std::uint64_t)> read_from = [&](std::uint64_t at) {
-            if (at >= dump_bytes) return finished.set_value();
-            kd::manipulate_header r;
-            r.api = kd::manipulate_api::read_physical_memory;
-            r.memory = {at, static_cast<std::uint32_t>(std::min<std::uint64_t>(max_read, dump_bytes - at)), 0};
-            std::uint8_t header[kd::manipulate_header_size];
-            kd::encode_manipulate(r, header);
-            session->async_send(wire::packet_type::state_manipulate, header, {}, [](std::error_code) {});
-            session->async_receive([&, at, count = r.memory.transfer_count](std::error_code e, net::received_packet p) {
-                if (e) return finished.set_value();
-                const auto h = kd::decode_manipulate(p.body);
-                bytes expected(count);
-                reference.read(at, expected);
-                if (!h || h->memory.actual_bytes != count ||
-                    !std::equal(expected.begin(), expected.end(), p.body.begin() + kd::manipulate_header_size,
-                                p.body.end())) {
+        std::vector<std::uint8_t> expected(client_options.max_transfer);
+        auto dumped = client->async_read_memory(
+            kd::memory_space::physical_memory, 0, dump_bytes,
+            [&](std::uint64_t offset, std::span<const std::uint8_t> piece) {
+                const auto want = std::span(expected).first(piece.size());
+                reference.read(offset, want);
+                if (!std::equal(want.begin(), want.end(), piece.begin())) {
                     all_matched = false;
                     ++mismatched_reads;
                 }
-                done_bytes = at + count;
-                read_from(at + count);
-            });
-        };
-        asio::post(io, [&] { read_from(0); });
-        auto finishing = finished.get_future();
-        while (finishing.wait_for(100ms) != std::future_status::ready) progress.update(done_bytes);
-        if (done_bytes != dump_bytes) throw tools::tool_error("the dump stopped early", tools::exit_mismatch);
+                done_bytes = offset + piece.size();
+            },
+            asio::use_future);
+        while (dumped.wait_for(100ms) != std::future_status::ready) progress.update(done_bytes);
+        try {
+            dumped.get();
+        } catch (const std::system_error& e) {
+            give_up(fmt::format("stopped the dump after {} of {} bytes", done_bytes.load(), dump_bytes), e.code());
+        }
         progress.finish();
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - dump_start).count();
         fmt::print("debugger: dump done, {:.1f} MB/s{}\n", static_cast<double>(dump_bytes) / seconds / 1e6,
                    mismatched_reads ? fmt::format(", {} reads did NOT match the image", mismatched_reads) : ", every byte matched");
 
         const bytes pattern(64, 0xC3);
-        request = {};
-        request.api = kd::manipulate_api::write_virtual_memory;
-        request.memory = {kern_base + 0x2000, 64, 0};
-        const auto written = debugger.ask(request, pattern, data);
-        request.api = kd::manipulate_api::read_virtual_memory;
-        debugger.ask(request, {}, data);
-        const bool write_ok = written.memory.actual_bytes == 64 && data == pattern;
+        const auto written = client->write_memory(kd::memory_space::virtual_memory, kern_base + 0x2000, pattern, ec);
+        if (ec) give_up("wrote memory", ec);
+        const auto back = client->read_memory(kd::memory_space::virtual_memory, kern_base + 0x2000, 64, ec);
+        if (ec) give_up("read back what it wrote", ec);
+        const bool write_ok = written == 64 && back == pattern;
         all_matched &= write_ok;
         fmt::print("debugger: wrote 64 bytes at {:#x} and read them back: {}\n", kern_base + 0x2000,
                    write_ok ? "same" : "DIFFERENT");
         fmt::print("debugger: g (continue)\n");
-        debugger.continue_running();
+        client->continue_running(kd::status::dbg_continue, false, ec);
+        if (ec) give_up("continued", ec);
     } catch (...) {
         target->switch_off();
-        asio::post(io, [&] { session->close(); });
+        client->close();
         work.reset();
         io_thread.join();
         throw;
@@ -428,7 +387,7 @@ int run(const sim_options& opt) {
         if (const auto e = recording->error()) fmt::print("capture stopped early: {}\n", e.message());
     }
 
-    asio::post(io, [&] { session->close(); });
+    client->close();
     work.reset();
     io_thread.join();
     return all_matched ? tools::exit_ok : tools::exit_mismatch;

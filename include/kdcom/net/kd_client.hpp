@@ -29,6 +29,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -60,10 +61,14 @@ namespace kdcom::kd {
 
 enum class memory_space : std::uint8_t { virtual_memory, physical_memory };
 
-// A manipulate reply: its header and the data after it.
+// A manipulate reply: its header, decoded, and the whole packet body it came in.
 struct reply {
     manipulate_header header;
-    std::vector<std::uint8_t> data;
+    std::vector<std::uint8_t> body;
+    // The message data after the header (the bytes read, a CONTEXT record).
+    std::span<const std::uint8_t> data() const noexcept {
+        return std::span(body).subspan(std::min(body.size(), manipulate_header_size));
+    }
 };
 
 // A state change: why the target stopped (or what it loaded), and its data (an image's path).
@@ -180,7 +185,10 @@ public:
     const std::shared_ptr<net::session>& session() const { return session_; }
     // Replies that answered nothing asked (a request executed twice, a late answer): dropped.
     std::uint64_t stray_replies() const noexcept { return stray_replies_; }
-    unsigned resyncs() const noexcept { return resyncs_; }
+    unsigned resyncs() const noexcept { return exchange_.resyncs_done(); }
+    // Break-in bytes sent by async_break_in (a press repeated while the target ran on counts again).
+    // Any thread.
+    unsigned breakin_presses() const noexcept { return breakin_presses_.load(std::memory_order_relaxed); }
 
     // ---- Operations --------------------------------------------------------------------------
 
@@ -245,9 +253,9 @@ public:
         h.api = manipulate_api::read_control_space;
         h.processor = processor;
         h.memory = {address, size, 0};
-        return simple<std::vector<std::uint8_t>>(h, {}, std::forward<Token>(token), [](reply& r) {
-            r.data.resize(std::min<std::size_t>(r.data.size(), r.header.memory.actual_bytes));
-            return std::move(r.data);
+        return simple<std::vector<std::uint8_t>>(h, {}, std::forward<Token>(token), [](const reply& r) {
+            const auto data = r.data();
+            return std::vector<std::uint8_t>(data.begin(), data.begin() + std::min<std::size_t>(data.size(), r.header.memory.actual_bytes));
         });
     }
     template <class Token>
@@ -267,7 +275,7 @@ public:
         manipulate_header h;
         h.api = manipulate_api::get_context;
         h.context_flags = amd64::context_flags::all;
-        return simple<context_amd64>(h, {}, std::forward<Token>(token), [](const reply& r) { return context_amd64(r.data); });
+        return simple<context_amd64>(h, {}, std::forward<Token>(token), [](const reply& r) { return context_amd64(r.data()); });
     }
     template <class Token>
     auto async_set_context(const context_amd64& context, Token&& token) {
@@ -522,8 +530,6 @@ private:
                 continue;
             }
             in_flight_ = true;
-            resyncs_ += exchange_.resyncs_done();
-            exchange_ = request_exchange(options_.exchange);
             session_port p{*this};
             const auto& op = queue_.front();
             if (const auto ec = exchange_.start(p, op.body, op.reply_expected, now())) {
@@ -573,6 +579,7 @@ private:
     }
 
     void press_breakin() {
+        breakin_presses_.fetch_add(1, std::memory_order_relaxed);
         session_->send_breakin();
         next_breakin_ = now() + options_.breakin_interval;
         arm_timer();
@@ -599,16 +606,16 @@ private:
     void receive_next() {
         session_->async_receive([self = shared_from_this()](std::error_code ec, net::received_packet p) {
             if (ec) return self->fail_everything(ec);
-            self->on_packet(p);
+            self->on_packet(std::move(p));
             self->receive_next();
         });
     }
 
-    void on_packet(const net::received_packet& p) {
+    void on_packet(net::received_packet p) {
         using wire::packet_type;
         const std::span<const std::uint8_t> body = p.body;
         switch (p.type) {
-        case packet_type::state_manipulate: return on_reply(body);
+        case packet_type::state_manipulate: return on_reply(std::move(p.body));
         case packet_type::state_change64: return on_state_change(body);
         case packet_type::debug_io: return on_debug_io(body);
         case packet_type::file_io: return on_file_io(body);
@@ -616,15 +623,14 @@ private:
         }
     }
 
-    void on_reply(std::span<const std::uint8_t> body) {
+    void on_reply(std::vector<std::uint8_t> body) {
         const auto h = decode_manipulate(body);
         if (!in_flight_ || !queue_.front().reply_expected || !h || !is_reply_to(queue_.front().header, *h)) {
             ++stray_replies_;
             return;
         }
         exchange_.answered();
-        reply r{*h, {body.begin() + manipulate_header_size, body.end()}};
-        finish_front({}, std::move(r));
+        finish_front({}, reply{*h, std::move(body)});
     }
 
     void on_state_change(std::span<const std::uint8_t> body) {
@@ -710,8 +716,9 @@ private:
             h.memory = {s->address + s->done_bytes, count, 0};
             submit(encode(h, {}), h, true, [this, s, count, step = weak_step.lock()](std::error_code ec, reply r) {
                 if (ec) return s->done(ec, s->done_bytes);
-                const auto got = std::min<std::size_t>({r.data.size(), r.header.memory.actual_bytes, count});
-                if (got > 0 && s->sink) s->sink(s->done_bytes, std::span(r.data).first(got));
+                const auto data = r.data();
+                const auto got = std::min<std::size_t>({data.size(), r.header.memory.actual_bytes, count});
+                if (got > 0 && s->sink) s->sink(s->done_bytes, data.first(got));
                 s->done_bytes += got;
                 if (failed(r.header.return_status)) return s->done(ntstatus_error(r.header.return_status), s->done_bytes);
                 if (got < count) return s->done(client_errc::short_transfer, s->done_bytes);
@@ -791,9 +798,9 @@ private:
     std::deque<std::function<void(std::error_code, stop_report)>> stop_waiters_;
     unsigned breakins_left_ = 0;
     timestamp next_breakin_{};
+    std::atomic<unsigned> breakin_presses_{0};
 
     std::uint64_t stray_replies_ = 0;
-    unsigned resyncs_ = 0;
 };
 
 }  // namespace kdcom::kd
