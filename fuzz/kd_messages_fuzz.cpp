@@ -41,7 +41,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                    return a.api == b.api && a.return_status == b.return_status && a.memory.address == b.memory.address &&
                           a.memory.transfer_count == b.memory.transfer_count && a.context_flags == b.context_flags &&
                           a.continuation.status == b.continuation.status && a.continuation.dr7 == b.continuation.dr7 &&
-                          a.version.kern_base == b.version.kern_base;
+                          a.version.kern_base == b.version.kern_base && a.io.address == b.io.address &&
+                          a.io.data_size == b.io.data_size && a.io.value == b.io.value && a.msr.msr == b.msr.msr &&
+                          a.msr.value == b.msr.value && a.breakpoint.address == b.breakpoint.address &&
+                          a.breakpoint.handle == b.breakpoint.handle && is_reply_to(a, b);
                },
                "a manipulate header");
     round_trip(input, state_change_header_size, decode_state_change, encode_state_change,

@@ -6,7 +6,11 @@
 #include "kdcom/kd/api.hpp"
 #include "kdcom/kd/debug_io.hpp"
 #include "kdcom/kd/file_io.hpp"
+#include "kdcom/kd/client_errors.hpp"
+#include "kdcom/kd/context_amd64.hpp"
 #include "kdcom/kd/manipulate.hpp"
+#include "kdcom/kd/status.hpp"
+#include "kdcom/endpoint/events.hpp"
 #include "kdcom/kd/state_change.hpp"
 #include "support/decode_helpers.hpp"
 
@@ -193,3 +197,112 @@ TEST(KdApi, EveryNumberHasItsName) {
 }
 
 }  // namespace
+
+namespace kdcom_more_messages {
+using namespace kdcom;
+
+std::uint64_t le_at(const std::vector<std::uint8_t>& b, std::size_t offset, int size) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < size; ++i) v |= std::uint64_t{b[offset + static_cast<std::size_t>(i)]} << (8 * i);
+    return v;
+}
+
+TEST(KdManipulate, ControlSpaceIoSpaceMsrAndBreakpointFieldsSitWhereWindowsPutsThem) {
+    std::vector<std::uint8_t> b(0x38);
+    kd::manipulate_header h;
+    h.api = kd::manipulate_api::read_control_space;
+    h.processor = 1;
+    h.memory = {2, 0x1F0, 0};
+    kd::encode_manipulate(h, b);
+    EXPECT_EQ(le_at(b, 6, 2), 1u) << "Processor";
+    EXPECT_EQ(le_at(b, 0x10, 8), 2u) << "control space: the memory layout";
+    EXPECT_EQ(le_at(b, 0x18, 4), 0x1F0u);
+    EXPECT_EQ(kd::decode_manipulate(b)->memory.transfer_count, 0x1F0u);
+
+    h = {};
+    h.api = kd::manipulate_api::write_io_space;
+    h.io = {0x3F8, 2, 0xBEEF};
+    kd::encode_manipulate(h, b);
+    EXPECT_EQ(le_at(b, 0x10, 8), 0x3F8u) << "IoAddress";
+    EXPECT_EQ(le_at(b, 0x18, 4), 2u) << "DataSize";
+    EXPECT_EQ(le_at(b, 0x1C, 4), 0xBEEFu) << "DataValue";
+    EXPECT_EQ(kd::decode_manipulate(b)->io.value, 0xBEEFu);
+
+    h = {};
+    h.api = kd::manipulate_api::write_msr;
+    h.msr = {0xC0000082, 0xfffff80012345678};
+    kd::encode_manipulate(h, b);
+    EXPECT_EQ(le_at(b, 0, 4), 0x3153u);
+    EXPECT_EQ(le_at(b, 0x10, 4), 0xC0000082u) << "Msr";
+    EXPECT_EQ(le_at(b, 0x14, 4), 0x12345678u) << "DataValueLow";
+    EXPECT_EQ(le_at(b, 0x18, 4), 0xfffff800u) << "DataValueHigh";
+    EXPECT_EQ(kd::decode_manipulate(b)->msr.value, 0xfffff80012345678u);
+
+    h = {};
+    h.api = kd::manipulate_api::write_breakpoint;
+    h.breakpoint = {0xfffff80000004000, 7};
+    kd::encode_manipulate(h, b);
+    EXPECT_EQ(le_at(b, 0x10, 8), 0xfffff80000004000u) << "BreakPointAddress";
+    EXPECT_EQ(le_at(b, 0x18, 4), 7u) << "BreakPointHandle";
+    h = {};
+    h.api = kd::manipulate_api::restore_breakpoint;
+    h.breakpoint.handle = 7;
+    kd::encode_manipulate(h, b);
+    EXPECT_EQ(le_at(b, 0x10, 4), 7u) << "RestoreBreakPoint's handle opens the union";
+    EXPECT_EQ(kd::decode_manipulate(b)->breakpoint.handle, 7u);
+}
+
+TEST(KdManipulate, AReplyAnswersOnlyTheRequestItNames) {
+    kd::manipulate_header request;
+    request.api = kd::manipulate_api::read_physical_memory;
+    request.memory = {0x1000, 16, 0};
+    auto reply = request;
+    reply.memory.actual_bytes = 16;
+    EXPECT_TRUE(kd::is_reply_to(request, reply));
+    reply.memory.address = 0x2000;
+    EXPECT_FALSE(kd::is_reply_to(request, reply)) << "a late answer to the read before";
+    reply = request;
+    reply.api = kd::manipulate_api::read_virtual_memory;
+    EXPECT_FALSE(kd::is_reply_to(request, reply));
+    request = {};
+    request.api = kd::manipulate_api::read_msr;
+    request.msr.msr = 0x10;
+    reply = request;
+    reply.msr = {0x10, 1234};
+    EXPECT_TRUE(kd::is_reply_to(request, reply));
+    reply.msr.msr = 0x11;
+    EXPECT_FALSE(kd::is_reply_to(request, reply));
+}
+
+TEST(KdContext, Amd64RegistersSitWhereWinntPutsThemAndHaveWinDbgsNames) {
+    EXPECT_EQ(kd::amd64::rax.offset, 0x78u);
+    EXPECT_EQ(kd::amd64::rsp.offset, 0x98u);
+    EXPECT_EQ(kd::amd64::rip.offset, 0xF8u);
+    EXPECT_EQ(kd::amd64::eflags.size, 4u);
+    EXPECT_EQ(kd::amd64::seg_cs.size, 2u);
+    EXPECT_EQ(kd::amd64::find_register("RIP")->offset, 0xF8u);
+    EXPECT_EQ(kd::amd64::find_register("efl")->offset, kd::amd64::eflags.offset);
+    EXPECT_EQ(kd::amd64::find_register("cs")->offset, 0x38u);
+    EXPECT_FALSE(kd::amd64::find_register("xyz"));
+    EXPECT_FALSE(kd::amd64::find_register("averyverylongname"));
+    kd::context_amd64 c;
+    c.set(kd::amd64::seg_cs, 0x12345);
+    EXPECT_EQ(c.get(kd::amd64::seg_cs), 0x2345u) << "a 16-bit register keeps 16 bits";
+    EXPECT_EQ(c.bytes()[0x38], 0x45);
+    c.set(kd::amd64::rip, 0xfffff80000001000);
+    EXPECT_EQ(kd::context_amd64(c.bytes()).get(kd::amd64::rip), 0xfffff80000001000u);
+}
+
+TEST(KdStatus, NamesAndSeverity) {
+    EXPECT_EQ(kd::status_name(kd::status::dbg_continue), "DBG_CONTINUE");
+    EXPECT_EQ(kd::status_name(0x80000003), "STATUS_BREAKPOINT");
+    EXPECT_TRUE(kd::status_name(0x12345678).empty());
+    EXPECT_TRUE(kd::failed(kd::status::unsuccessful));
+    EXPECT_FALSE(kd::failed(kd::status::breakpoint)) << "a warning, not an error";
+    EXPECT_FALSE(kd::failed(kd::status::dbg_exception_not_handled));
+    EXPECT_EQ(kd::ntstatus_error(kd::status::unsuccessful).message(), "STATUS_UNSUCCESSFUL (0xc0000001)");
+    EXPECT_EQ(kd::ntstatus_error(0xC0001234).message(), "NTSTATUS 0xc0001234");
+    EXPECT_EQ(link_state_name(events::link_state::peer_silent), "peer silent");
+}
+
+}  // namespace kdcom_more_messages
