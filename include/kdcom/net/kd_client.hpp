@@ -154,6 +154,15 @@ private:
         return std::move(value);
     }
 
+    // Completes when the target is stopped; `tag` (nonzero) lets a blocking wait withdraw itself.
+    template <class Token>
+    auto wait_for_stop(std::uint64_t tag, Token&& token) {
+        return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [tag](client& c, auto done) {
+            if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
+            c.stop_waiters_.push_back({tag, std::move(done)});
+        });
+    }
+
 public:
     // Each piece of a memory read, in order, as it arrives: its offset from the start and bytes.
     using chunk_sink = std::function<void(std::uint64_t offset, std::span<const std::uint8_t> bytes)>;
@@ -355,10 +364,7 @@ public:
     // is stopped already (say, a Continue with trace whose stop came before this was called).
     template <class Token>
     auto async_wait_state_change(Token&& token) {
-        return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [](client& c, auto done) {
-            if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
-            c.stop_waiters_.push_back(std::move(done));
-        });
+        return wait_for_stop(0, std::forward<Token>(token));
     }
     // Breaks in ('b', pressed again every breakin_interval) and completes with the stop; at once
     // if the target is stopped already (with the last stop it reported).
@@ -366,7 +372,7 @@ public:
     auto async_break_in(Token&& token) {
         return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [](client& c, auto done) {
             if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
-            c.stop_waiters_.push_back(std::move(done));
+            c.stop_waiters_.push_back({0, std::move(done)});
             const bool pressing = c.breakins_left_ > 0;
             c.breakins_left_ = c.options_.breakin_presses;
             if (!pressing) c.press_breakin();
@@ -436,15 +442,17 @@ public:
         }
         auto result = std::make_shared<std::promise<std::pair<std::error_code, stop_report>>>();
         auto future = result->get_future();
-        async_wait_state_change([result](std::error_code e, stop_report s) { result->set_value({e, std::move(s)}); });
+        const auto tag = ++last_wait_tag_;
+        wait_for_stop(tag, [result](std::error_code e, stop_report s) { result->set_value({e, std::move(s)}); });
         if (future.wait_for(timeout) != std::future_status::ready) {
-            asio::post(executor_, [self = shared_from_this()] {
-                // Withdraw the oldest wait: ours (blocking waits come one at a time from a thread).
-                if (!self->stop_waiters_.empty()) {
-                    auto done = std::move(self->stop_waiters_.front());
-                    self->stop_waiters_.pop_front();
-                    done(net::session_errc::timed_out, stop_report{});
-                }
+            asio::post(executor_, [self = shared_from_this(), tag] {
+                // Withdraw this wait (unless the stop came meanwhile), not another caller's.
+                auto& w = self->stop_waiters_;
+                const auto it = std::find_if(w.begin(), w.end(), [tag](const stop_waiter& x) { return x.tag == tag; });
+                if (it == w.end()) return;
+                auto done = std::move(it->done);
+                w.erase(it);
+                done(net::session_errc::timed_out, stop_report{});
             });
         }
         auto [e, s] = future.get();
@@ -647,7 +655,7 @@ private:
         if (handlers_.state_change) handlers_.state_change(last_stop_);
         auto waiters = std::move(stop_waiters_);
         stop_waiters_.clear();
-        for (auto& w : waiters) w(std::error_code{}, last_stop_);
+        for (auto& w : waiters) w.done(std::error_code{}, last_stop_);
         start_next();
     }
 
@@ -765,7 +773,7 @@ private:
     void fail_stop_waiters(std::error_code ec) {
         auto waiters = std::move(stop_waiters_);
         stop_waiters_.clear();
-        for (auto& w : waiters) w(ec, {});
+        for (auto& w : waiters) w.done(ec, {});
     }
 
     void fail_everything(std::error_code ec) {
@@ -795,7 +803,12 @@ private:
 
     bool stopped_ = false;
     stop_report last_stop_;
-    std::deque<std::function<void(std::error_code, stop_report)>> stop_waiters_;
+    struct stop_waiter {
+        std::uint64_t tag;  // a blocking wait's, to withdraw it; 0 for the others
+        std::function<void(std::error_code, stop_report)> done;
+    };
+    std::deque<stop_waiter> stop_waiters_;
+    std::atomic<std::uint64_t> last_wait_tag_{0};
     unsigned breakins_left_ = 0;
     timestamp next_breakin_{};
     std::atomic<unsigned> breakin_presses_{0};
