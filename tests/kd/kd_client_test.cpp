@@ -196,9 +196,9 @@ struct scripted_target {
     std::atomic<int> requests{0};
     std::thread runner;
 
-    explicit scripted_target(kd::client_options options) {
+    explicit scripted_target(kd::client_options options, kd::client_handlers handlers = {}) {
         auto s = net::session::create(std::move(links->debugger), {.role = role::debugger});
-        client = kd::client::create(s, options);
+        client = kd::client::create(s, options, std::move(handlers));
         target->start();
         client->start();
         serve();
@@ -270,6 +270,41 @@ TEST(KdClientAgainstScriptedTargets, AReplySentTwiceIsNotTakenForTheNextOnesAnsw
     std::promise<std::uint64_t> strays;
     asio::post(t.io, [&] { strays.set_value(t.client->stray_replies()); });
     EXPECT_GE(strays.get_future().get(), 1u);
+}
+
+TEST(KdClientAgainstScriptedTargets, ATargetsPromptAndFileRequestsAreAnswered) {
+    kd::client_handlers handlers;
+    handlers.prompt = [](std::string_view prompt) { return std::string(prompt == "Break, Ignore? " ? "i" : "?"); };
+    scripted_target t({}, std::move(handlers));
+    std::promise<std::vector<net::received_packet>> answers;
+    std::vector<net::received_packet> got;
+    t.on_request = [&](const net::received_packet& p) {
+        got.push_back(p);
+        if (got.size() == 2) answers.set_value(got);
+    };
+    asio::post(t.io, [&] {
+        // DbgPrompt, then a .kdfiles request for a driver.
+        const std::string prompt = "Break, Ignore? ";
+        kd::debug_io_header d;
+        d.api = kd::debug_io_api::get_string;
+        d.length_of_string = static_cast<std::uint32_t>(prompt.size());
+        std::uint8_t dh[kd::debug_io_header_size];
+        kd::encode_debug_io(d, dh);
+        t.target->async_send(wire::packet_type::debug_io, dh,
+                             {reinterpret_cast<const std::uint8_t*>(prompt.data()), prompt.size()}, [](std::error_code) {});
+        kd::file_io_header f;
+        std::uint8_t fh[kd::file_io_header_size];
+        kd::encode_file_io(f, fh);
+        t.target->async_send(wire::packet_type::file_io, fh, {}, [](std::error_code) {});
+    });
+    auto future = answers.get_future();
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    const auto a = future.get();
+    ASSERT_EQ(a[0].type, wire::packet_type::debug_io);
+    EXPECT_EQ(kd::decode_debug_io(a[0].body)->length_of_string_read, 1u);
+    EXPECT_EQ(a[0].body.back(), 'i') << "the prompt handler's answer";
+    ASSERT_EQ(a[1].type, wire::packet_type::file_io);
+    EXPECT_EQ(kd::decode_file_io(a[1].body)->status, kd::status::no_such_file) << "no replacement files served";
 }
 
 TEST(KdClientAgainstScriptedTargets, BlockingFormsRefuseToRunOnTheSessionsOwnThread) {

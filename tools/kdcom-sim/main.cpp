@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include <CLI/CLI.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -234,7 +235,7 @@ int run(const sim_options& opt) {
     kd::client_handlers handlers;
     handlers.print = [&](std::string_view text) {
         std::lock_guard lock(prints_mutex);
-        prints += text;
+        if (prints.size() < 64 * 1024) prints += text;  // shown at the first words only; bounded
     };
     handlers.notice = [&](const net::session_notice& n) {
         if (n.kind != net::session_notice::what::link_failed && n.kind != net::session_notice::what::stream_closed) return;
@@ -264,11 +265,10 @@ int run(const sim_options& opt) {
                                     tools::exit_usage);
         throw tools::tool_error("the debugger " + what + ": " + why.message(), tools::exit_mismatch);
     };
-    auto new_prints = [&, shown = std::size_t{0}]() mutable {
+    // What the target printed since the last look (taken, so a chatty target grows nothing).
+    auto new_prints = [&] {
         std::lock_guard lock(prints_mutex);
-        auto text = prints.substr(shown);
-        shown = prints.size();
-        return text;
+        return std::exchange(prints, {});
     };
     const auto started = std::chrono::steady_clock::now();
     bool all_matched = true;

@@ -194,6 +194,8 @@ public:
     const std::shared_ptr<net::session>& session() const { return session_; }
     // Replies that answered nothing asked (a request executed twice, a late answer): dropped.
     std::uint64_t stray_replies() const noexcept { return stray_replies_; }
+    // Answers to the target's prompt and file requests dropped because too many were outstanding.
+    std::uint64_t answers_dropped() const noexcept { return answers_dropped_; }
     unsigned resyncs() const noexcept { return exchange_.resyncs_done(); }
     // Break-in bytes sent by async_break_in (a press repeated while the target ran on counts again).
     // Any thread.
@@ -674,9 +676,8 @@ private:
             a.length_of_string_read = static_cast<std::uint32_t>(answer.size());
             std::uint8_t header[debug_io_header_size];
             encode_debug_io(a, header);
-            session_->async_send(wire::packet_type::debug_io, header,
-                                 {reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()},
-                                 [](std::error_code) {});
+            send_answer(wire::packet_type::debug_io, header,
+                        {reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()});
         }
     }
 
@@ -688,7 +689,20 @@ private:
         a.status = status::no_such_file;
         std::uint8_t header[file_io_header_size];
         encode_file_io(a, header);
-        session_->async_send(wire::packet_type::file_io, header, {}, [](std::error_code) {});
+        send_answer(wire::packet_type::file_io, header, {});
+    }
+
+    // An answer the target asked for. A target waits for each answer before it asks again; one
+    // that asks without waiting (or never acknowledges) cannot make the queue of answers grow:
+    // beyond a few outstanding, further ones are dropped and counted.
+    void send_answer(wire::packet_type type, std::span<const std::uint8_t> header, std::span<const std::uint8_t> data) {
+        constexpr unsigned outstanding_limit = 4;
+        if (answers_outstanding_ >= outstanding_limit) {
+            ++answers_dropped_;
+            return;
+        }
+        ++answers_outstanding_;
+        session_->async_send(type, header, data, [self = shared_from_this()](std::error_code) { --self->answers_outstanding_; });
     }
 
     void on_notice(const net::session_notice& n) {
@@ -814,6 +828,8 @@ private:
     std::atomic<unsigned> breakin_presses_{0};
 
     std::uint64_t stray_replies_ = 0;
+    unsigned answers_outstanding_ = 0;  // prompt and file answers not yet acknowledged
+    std::uint64_t answers_dropped_ = 0;
 };
 
 }  // namespace kdcom::kd
