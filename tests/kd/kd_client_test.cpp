@@ -164,6 +164,14 @@ TEST_P(KdClient, EveryOperationAgainstTheFakeKernel) {
     EXPECT_NE(r.printed().find("fake kernel booting"), std::string::npos);
     EXPECT_NE(r.printed().find("fake kernel: rebooted"), std::string::npos);
     EXPECT_EQ(c.break_in(ec).header.exception.code, kd::status::breakpoint) << ec.message();
+
+    // A resynchronisation on demand: the link's ids restart, and requests go on.
+    const auto before = c.stats();
+    EXPECT_GT(before.packets_sent, 30u);
+    c.resynchronise();
+    for (int i = 0; i < 100 && c.stats().resets_sent == before.resets_sent; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_GT(c.stats().resets_sent, before.resets_sent);
+    EXPECT_EQ(c.get_version(ec).machine_type, 0x8664) << ec.message();
     EXPECT_EQ(c.stray_replies(), 0u);
 }
 

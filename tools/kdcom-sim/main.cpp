@@ -367,9 +367,7 @@ int run(const sim_options& opt) {
     std::this_thread::sleep_for(50ms);
     target->switch_off();
 
-    std::promise<endpoint_stats> figures;
-    asio::post(io, [&] { figures.set_value(session->protocol().stats()); });
-    const auto ds = figures.get_future().get();
+    const auto ds = client->stats();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     fmt::print("\n{:<40} {:>12}\n", "summary", "");
     fmt::print("{:<40} {:>12}\n", "packets debugger -> target", ds.packets_sent);

@@ -384,6 +384,18 @@ public:
     void send_breakin() {
         asio::post(executor_, [self = shared_from_this()] { self->session_->send_breakin(); });
     }
+    // A new reset handshake (a Windows-style target reports its stop again after it).
+    void resynchronise() {
+        asio::post(executor_, [self = shared_from_this()] { self->session_->start_reset(); });
+    }
+    // The endpoint's figures (packets, retransmissions, resets...), from any thread: read on the
+    // session's executor, waited for when called from elsewhere.
+    endpoint_stats stats() const {
+        if (net::detail::runs_in_this_thread(executor_)) return session_->protocol().stats();
+        std::promise<endpoint_stats> figures;
+        asio::post(executor_, [this, &figures] { figures.set_value(session_->protocol().stats()); });
+        return figures.get_future().get();
+    }
 
     // ---- Blocking forms (not on the session's thread) -----------------------------------------
 
