@@ -315,6 +315,12 @@ TEST(KdClientAgainstScriptedTargets, ATargetsPromptAndFileRequestsAreAnswered) {
     EXPECT_EQ(kd::decode_file_io(a[1].body)->status, kd::status::no_such_file) << "no replacement files served";
 }
 
+TEST(KdClientNames, NoticesHaveNames) {
+    EXPECT_EQ(net::notice_name(net::session_notice::what::stream_opened), "stream opened");
+    EXPECT_EQ(net::notice_name(net::session_notice::what::link_failed), "link failed");
+    EXPECT_EQ(kd::make_error_code(kd::client_errc::target_running).message(), "the target is running (break in first)");
+}
+
 TEST(KdClientAgainstScriptedTargets, BlockingFormsRefuseToRunOnTheSessionsOwnThread) {
     scripted_target t({});
     std::promise<std::error_code> result;

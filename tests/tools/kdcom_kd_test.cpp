@@ -220,6 +220,17 @@ TEST(KdcomKdInput, AnUnreachableTargetIsExitStatus2WithTheReason) {
     EXPECT_NE(r.out.find("invalid target address"), std::string::npos) << r.out;
 }
 
+TEST(KdcomKdInput, NoBreakAttachesToARunningTargetWithoutStoppingIt) {
+    served_target target("unix");
+    ASSERT_EQ(kd(target.address, "g").status, 0);  // leave it running
+    auto r = kd(target.address, "vertarget", "--no-break");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("the target is running (break in first)"), std::string::npos) << r.out;
+    r = kd(target.address, ".breakin; vertarget; g", "--no-break");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("Kernel base = fffff800`00000000"), std::string::npos) << r.out;
+}
+
 TEST(KdcomKdInput, CommandsFromStandardInput) {
     served_target target("unix");
     const auto r = run_command("printf 'vertarget\\ndb fffff800`00001000 L4\\n\\nq\\n' | " + std::string(KDCOM_KD_PATH) +

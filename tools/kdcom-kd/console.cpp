@@ -170,7 +170,7 @@ int console::attach(bool break_in_now) {
         std::error_code ec;
         // A stopped target reports its stop after the handshake; give it a moment to.
         const auto patience = std::min<std::chrono::milliseconds>(timeout_, std::chrono::milliseconds(1500));
-        client_.wait_state_change(break_in_now ? patience : timeout_, ec);
+        client_.wait_state_change(patience, ec);
         if (ec == net::session_errc::timed_out && break_in_now) client_.break_in(ec);
         if (ec == net::session_errc::timed_out && !break_in_now) return status_ok;  // running: fine
         if (ec) fail("the target did not stop", ec);

@@ -18,7 +18,6 @@ enum class client_errc {
     target_running = 1,  // the request needs a stopped target: break in first (nothing was sent)
     no_reply,            // the target acknowledged nothing or answered nothing, after every resynchronisation
     bad_reply,           // a reply too short for what it claims
-    bad_request,         // an argument no target can act on (nothing was sent)
     short_transfer,      // the target moved fewer bytes than asked (the ones it did move are kept)
 };
 
@@ -30,7 +29,6 @@ inline const std::error_category& client_category() noexcept {
             case client_errc::target_running: return "the target is running (break in first)";
             case client_errc::no_reply: return "the target did not answer, even after resynchronising";
             case client_errc::bad_reply: return "the target's reply is malformed";
-            case client_errc::bad_request: return "a request no target can act on";
             case client_errc::short_transfer: return "the target moved fewer bytes than asked";
             }
             return "unknown KD client error";
