@@ -1,5 +1,6 @@
 // libFuzzer target for the hex text reader: never crashes, reports positions inside the text,
-// and whatever it accepts survives a round trip through to_hex().
+// gives the same bytes, error and position however the text is split into pieces, and whatever it
+// accepts survives a round trip through to_hex().
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +15,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<std::uint8_t> bytes;
     kdcom::text::hex_position at;
     const std::error_code ec = kdcom::text::parse_hex(text, bytes, &at);
+    // The same text in three pieces, cut where its first byte says.
+    const std::size_t cut1 = size ? data[0] % (size + 1) : 0, cut2 = cut1 + (size - cut1) / 2;
+    kdcom::text::hex_parser parser;
+    std::vector<std::uint8_t> pieced;
+    kdcom::text::hex_position pieced_at;
+    std::error_code pieced_ec = parser.feed(text.substr(0, cut1), pieced, &pieced_at);
+    if (!pieced_ec) pieced_ec = parser.feed(text.substr(cut1, cut2 - cut1), pieced, &pieced_at);
+    if (!pieced_ec) pieced_ec = parser.feed(text.substr(cut2), pieced, &pieced_at);
+    if (!pieced_ec) pieced_ec = parser.finish(&pieced_at);
+    if (pieced != bytes || pieced_ec != ec || (ec && (pieced_at.line != at.line || pieced_at.column != at.column))) {
+        std::fprintf(stderr, "the text in pieces parsed differently\n");
+        std::abort();
+    }
     if (bytes.size() > size / 2) {
         std::fprintf(stderr, "more bytes than digit pairs\n");
         std::abort();

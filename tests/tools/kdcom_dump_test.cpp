@@ -4,16 +4,20 @@
 #include "kdcom/capture/pcapng_writer.hpp"
 #include "kdcom/kd/describe.hpp"
 
+#include <poll.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "kdcom/text/hex.hpp"
 #include "support/decode_helpers.hpp"
 
 namespace {
@@ -181,6 +185,54 @@ TEST_F(KdcomDump, MalformedHexIsReportedWithItsPositionAfterTheGoodEvents) {
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.out.find("control  KD_ACKNOWLEDGE(4)"), std::string::npos) << "good events are kept";
     EXPECT_NE(r.err.find("bad.hex:3:5: invalid character in hex text"), std::string::npos) << r.err;
+}
+
+// Hex text with no line breaks at all (what `od | tr -d ' \n'` makes) is decoded as it arrives:
+// the reader keeps nothing back waiting for a newline.
+TEST_F(KdcomDump, HexTextWithoutLineBreaksIsDecodedAsItArrives) {
+    std::vector<std::uint8_t> stream;
+    ASSERT_FALSE(text::parse_hex(slurp(sample), stream));
+    const std::string one_line = text::to_hex(stream);
+    int in[2], out[2];
+    ASSERT_EQ(::pipe(in), 0);
+    ASSERT_EQ(::pipe(out), 0);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(in[0], STDIN_FILENO);
+        ::dup2(out[1], STDOUT_FILENO);
+        ::close(in[1]);
+        ::close(out[0]);
+        ::execl(KDCOM_DUMP_PATH, KDCOM_DUMP_PATH, "--format", "hex", "-", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    // The whole session, many times over, on one line: more than one read of the input (64 KiB).
+    // The pipe stays open; a thread writes while this one reads what comes out.
+    std::string many;
+    while (many.size() < 100 * 1024) many += one_line;
+    std::thread writer([&] { (void)!::write(in[1], many.data(), many.size()); });
+    std::string seen;
+    char buffer[4096];
+    for (int i = 0; i < 500 && seen.find("data ") == std::string::npos; ++i) {
+        pollfd p{out[0], POLLIN, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        const auto n = ::read(out[0], buffer, sizeof buffer);
+        if (n <= 0) break;
+        seen.append(buffer, static_cast<std::size_t>(n));
+    }
+    EXPECT_NE(seen.find("data "), std::string::npos) << "events before the end of the input: " << seen.substr(0, 200);
+    std::thread drain([&] {
+        while (::read(out[0], buffer, sizeof buffer) > 0) {
+        }
+    });
+    writer.join();
+    ::close(in[1]);
+    drain.join();
+    ::close(out[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 TEST_F(KdcomDump, UnreadableInputExitsWithTwoAndSaysWhy) {

@@ -87,13 +87,7 @@ public:
                 out.assign(chunk_.begin(), chunk_.end());
                 if (eof_ && out.empty()) return false;
             } else {
-                pending_text_ += chunk_;
-                // Parse whole lines only, so a byte is never split between two chunks.
-                const std::size_t last_newline = pending_text_.rfind('\n');
-                if (last_newline != std::string::npos) {
-                    parse_text(std::string_view(pending_text_).substr(0, last_newline + 1), out);
-                    pending_text_.erase(0, last_newline + 1);
-                }
+                parse_text(chunk_, out);  // the parser carries a byte split between chunks
             }
         }
         return true;
@@ -107,24 +101,26 @@ public:
 private:
     static constexpr std::size_t chunk_size = 1 << 16;
 
-    bool finish_hex(std::vector<std::uint8_t>& out) {
-        if (pending_text_.empty()) return false;
-        parse_text(pending_text_, out);
-        pending_text_.clear();
-        return !out.empty();
+    bool finish_hex(std::vector<std::uint8_t>&) {
+        if (format_ != input_format::hex || hex_finished_) return false;
+        hex_finished_ = true;
+        text::hex_position where;
+        if (const std::error_code ec = hex_.finish(&where)) throw tool_error(position(where) + ec.message());
+        return false;
     }
 
     // Appends the bytes of `text`; on malformed text, appends the bytes before the fault and
     // defers the error to the next read(), so that nothing good is lost.
     void parse_text(std::string_view text, std::vector<std::uint8_t>& out) {
         text::hex_position where;
-        if (const std::error_code ec = text::parse_hex(text, out, &where)) {
-            deferred_error_ = display_name_ + ":" + std::to_string(line_ + where.line - 1) + ":" +
-                              std::to_string(where.column) + ": " + ec.message();
+        if (const std::error_code ec = hex_.feed(text, out, &where)) {
+            deferred_error_ = position(where) + ec.message();
             if (out.empty()) throw tool_error(deferred_error_);
-            return;
         }
-        for (char c : text) line_ += c == '\n';
+    }
+
+    std::string position(const text::hex_position& where) const {
+        return display_name_ + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": ";
     }
 
     struct file_closer {
@@ -140,8 +136,8 @@ private:
     std::uint64_t consumed_ = 0;
     bool eof_ = false;
     std::string chunk_;
-    std::string pending_text_;
-    std::size_t line_ = 1;  // line number of the first line in pending_text_
+    text::hex_parser hex_;  // hex text: linear, and nothing kept but a byte in progress
+    bool hex_finished_ = false;
     std::string deferred_error_;
 };
 

@@ -32,47 +32,78 @@ constexpr bool is_hex_space(char c) noexcept {
 }
 }  // namespace detail
 
-// Appends the bytes written in `text` to `out`. Digits of one byte must be adjacent ("3030" is two
-// bytes, "3 0" is an error). On error returns the code (invalid_hex_digit or odd_hex_digits), sets
-// `where` to the offending character, and leaves in `out` the bytes parsed before it.
+// Hex text that arrives in pieces (a file read in chunks, a pipe): feed() each piece in order and
+// finish() at the end. The bytes, the errors and their positions are the same however the text is
+// split, and the parser keeps nothing but the byte in progress: linear in the text and constant in
+// memory, whatever its line structure.
+class hex_parser {
+public:
+    // Appends the bytes written in `piece` to `out`. Digits of one byte must be adjacent ("3030" is
+    // two bytes, "3 0" is an error). On error returns the code (invalid_hex_digit or
+    // odd_hex_digits), sets `where` to the offending character, and leaves in `out` the bytes
+    // parsed before it; every later call returns the same error.
+    std::error_code feed(std::string_view piece, std::vector<std::uint8_t>& out, hex_position* where = nullptr) {
+        if (error_) return report(where);
+        for (const char c : piece) {
+            if (in_comment_) {
+                in_comment_ = c != '\n';
+            } else if (const int v = detail::hex_digit_value(c); v >= 0) {
+                if (high_ < 0) {
+                    high_ = v;
+                    high_pos_ = pos_;
+                } else {
+                    out.push_back(static_cast<std::uint8_t>(high_ << 4 | v));
+                    high_ = -1;
+                }
+            } else if (high_ >= 0) {
+                const bool separator = detail::is_hex_space(c) || c == '#';
+                return fail(separator ? errc::odd_hex_digits : errc::invalid_hex_digit, separator ? high_pos_ : pos_, where);
+            } else if (c == '#') {
+                in_comment_ = true;
+            } else if (!detail::is_hex_space(c)) {
+                return fail(errc::invalid_hex_digit, pos_, where);
+            }
+            if (c == '\n') {
+                ++pos_.line;
+                pos_.column = 1;
+            } else {
+                ++pos_.column;
+            }
+        }
+        return {};
+    }
+
+    // The end of the text: a byte left with one digit is an error.
+    std::error_code finish(hex_position* where = nullptr) {
+        if (error_) return report(where);
+        if (high_ >= 0) return fail(errc::odd_hex_digits, high_pos_, where);
+        return {};
+    }
+
+private:
+    std::error_code fail(errc e, hex_position at, hex_position* where) {
+        error_ = make_error_code(e);
+        error_pos_ = at;
+        return report(where);
+    }
+    std::error_code report(hex_position* where) const {
+        if (where) *where = error_pos_;
+        return error_;
+    }
+
+    int high_ = -1;  // the first digit of a byte in progress
+    hex_position high_pos_, pos_;
+    bool in_comment_ = false;  // after '#', to the end of the line
+    std::error_code error_;
+    hex_position error_pos_;
+};
+
+// Appends the bytes written in `text` to `out` (hex_parser's rules, the whole text at once).
 inline std::error_code parse_hex(std::string_view text, std::vector<std::uint8_t>& out,
                                  hex_position* where = nullptr) {
-    hex_position pos;
-    int high = -1;  // the first digit of a byte in progress
-    hex_position high_pos;
-    auto fail = [&](errc e, hex_position at) {
-        if (where) *where = at;
-        return make_error_code(e);
-    };
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        const int v = detail::hex_digit_value(c);
-        if (v >= 0) {
-            if (high < 0) {
-                high = v;
-                high_pos = pos;
-            } else {
-                out.push_back(static_cast<std::uint8_t>(high << 4 | v));
-                high = -1;
-            }
-        } else if (high >= 0) {
-            return fail(detail::is_hex_space(c) || c == '#' ? errc::odd_hex_digits
-                                                            : errc::invalid_hex_digit,
-                        detail::is_hex_space(c) || c == '#' ? high_pos : pos);
-        } else if (c == '#') {
-            while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
-        } else if (!detail::is_hex_space(c)) {
-            return fail(errc::invalid_hex_digit, pos);
-        }
-        if (c == '\n') {
-            ++pos.line;
-            pos.column = 1;
-        } else {
-            ++pos.column;
-        }
-    }
-    if (high >= 0) return fail(errc::odd_hex_digits, high_pos);
-    return {};
+    hex_parser parser;
+    if (const auto ec = parser.feed(text, out, where)) return ec;
+    return parser.finish(where);
 }
 
 // Lower-case hex digits, no separators ("30303030").
