@@ -181,8 +181,25 @@ TEST(KdcomSim, RefusesOptionsItCannotUse) {
     r = run("--faults jitter=0.1");
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.out.find("unknown fault 'jitter'"), std::string::npos) << r.out;
+    r = run("--faults bogus=1");
+    EXPECT_NE(r.out.find("unknown fault 'bogus'"), std::string::npos) << "the name first, then the value\n" << r.out;
+    for (const char* bad : {"loss=nan", "loss=-nan", "loss=inf"}) {
+        r = run(std::string("--faults ") + bad);
+        EXPECT_EQ(r.status, 2) << bad;
+        EXPECT_NE(r.out.find("loss must be between 0 and 0.5"), std::string::npos) << r.out;
+    }
+    for (const char* bad : {"loss=0.1x", "loss=", "loss=0x1"}) {
+        r = run(std::string("--faults ") + bad);
+        EXPECT_EQ(r.status, 2) << bad;
+        EXPECT_NE(r.out.find("is not a number"), std::string::npos) << bad << "\n" << r.out;
+    }
     r = run("--dump 0");
     EXPECT_EQ(r.status, 2);
+    // A size whose bytes do not fit in 64 bits is refused in every mode, not wrapped round.
+    kdcom::test::scratch_dir dir;
+    r = run("--serve unix-listen://" + dir.path + "/s.sock --dump 17592186044416");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--dump"), std::string::npos) << r.out;
     r = run("--transport pipe");
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.out.find("--transport must be one of mem, unix, tcp, fifo, serial, shm"), std::string::npos) << r.out;

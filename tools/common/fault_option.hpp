@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <string>
 
 #include "kdcom/net/faulty_link.hpp"
@@ -19,19 +20,20 @@ inline net::link_faults parse_faults(const std::string& text, unsigned seed) {
         const std::string item = text.substr(start, end - start);
         const std::size_t eq = item.find('=');
         if (eq == std::string::npos) throw tool_error("--faults: '" + item + "' is not KEY=PROBABILITY");
-        const std::string key = item.substr(0, eq);
+        const std::string key = item.substr(0, eq), number = item.substr(eq + 1);
+        double* target = key == "loss"      ? &f.loss
+                         : key == "corrupt" ? &f.corrupt
+                         : key == "dup"     ? &f.duplicate
+                         : key == "garbage" ? &f.garbage
+                                            : nullptr;
+        if (!target) throw tool_error("--faults: unknown fault '" + key + "' (known: loss, corrupt, dup, garbage)");
         double value = 0;
-        try {
-            value = std::stod(item.substr(eq + 1));
-        } catch (const std::exception&) {
-            throw tool_error("--faults: '" + item.substr(eq + 1) + "' is not a number");
-        }
-        if (value < 0 || value > 0.5) throw tool_error("--faults: " + key + " must be between 0 and 0.5");
-        if (key == "loss") f.loss = value;
-        else if (key == "corrupt") f.corrupt = value;
-        else if (key == "dup") f.duplicate = value;
-        else if (key == "garbage") f.garbage = value;
-        else throw tool_error("--faults: unknown fault '" + key + "' (known: loss, corrupt, dup, garbage)");
+        const auto [rest, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+        if (ec != std::errc() || rest != number.data() + number.size() || number.empty())
+            throw tool_error("--faults: '" + number + "' is not a number");
+        // Written so that NaN fails too.
+        if (!(value >= 0 && value <= 0.5)) throw tool_error("--faults: " + key + " must be between 0 and 0.5, not " + number);
+        *target = value;
         start = end + 1;
     }
     return f;

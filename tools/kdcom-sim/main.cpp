@@ -134,7 +134,6 @@ int run(const sim_options& opt) {
     if (opt.part == "kernel") return run_kernel_part(opt);
     if (!opt.serve.empty()) return run_target_only(opt);
     const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
-    if (opt.dump_mib == 0 || opt.dump_mib > 4096) throw tools::tool_error("--dump must be 1 to 4096 MiB");
     const std::uint64_t dump_bytes = opt.dump_mib << 20;
     const std::string name = "kdcom-sim-" + std::to_string(::getpid());
 
@@ -397,7 +396,10 @@ int main(int argc, char** argv) {
     CLI::App app{"Watch a Windows kernel debugger session work, end to end, in one process: a simulated "
                  "debugger, the kdcom bridge, and a fake kernel behind guest shared memory."};
     sim_options opt;
-    app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read")->capture_default_str();
+    // Checked here, for every mode: the memory image (and --serve's) is this size too.
+    app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read (1 to 4096)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{4096}));
     app.add_option("--faults", opt.faults, "Faults on what the debugger writes: loss=P,corrupt=P,dup=P,garbage=P")
         ->capture_default_str();
     app.add_option("--transport", opt.transport, "The debugger's link: mem, unix, tcp, fifo, serial (a pty) or shm")
