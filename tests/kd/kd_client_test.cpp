@@ -283,6 +283,10 @@ TEST(KdClientAgainstScriptedTargets, AReplySentTwiceIsNotTakenForTheNextOnesAnsw
 TEST(KdClientAgainstScriptedTargets, ATargetsPromptAndFileRequestsAreAnswered) {
     kd::client_handlers handlers;
     handlers.prompt = [](std::string_view prompt) { return std::string(prompt == "Break, Ignore? " ? "i" : "?"); };
+    std::atomic<std::size_t> file_name_bytes{0};
+    handlers.file_request = [&](const kd::file_io_header& h, std::span<const std::uint8_t> name) {
+        if (h.api == kd::file_io_api::create_file) file_name_bytes = name.size();
+    };
     scripted_target t({}, std::move(handlers));
     std::promise<std::vector<net::received_packet>> answers;
     std::vector<net::received_packet> got;
@@ -303,7 +307,8 @@ TEST(KdClientAgainstScriptedTargets, ATargetsPromptAndFileRequestsAreAnswered) {
         kd::file_io_header f;
         std::uint8_t fh[kd::file_io_header_size];
         kd::encode_file_io(f, fh);
-        t.target->async_send(wire::packet_type::file_io, fh, {}, [](std::error_code) {});
+        static constexpr std::uint8_t name[] = {'a', 0, '.', 0, 's', 0, 'y', 0, 's', 0};  // "a.sys", UTF-16LE
+        t.target->async_send(wire::packet_type::file_io, fh, name, [](std::error_code) {});
     });
     auto future = answers.get_future();
     ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
@@ -313,6 +318,7 @@ TEST(KdClientAgainstScriptedTargets, ATargetsPromptAndFileRequestsAreAnswered) {
     EXPECT_EQ(a[0].body.back(), 'i') << "the prompt handler's answer";
     ASSERT_EQ(a[1].type, wire::packet_type::file_io);
     EXPECT_EQ(kd::decode_file_io(a[1].body)->status, kd::status::no_such_file) << "no replacement files served";
+    EXPECT_EQ(file_name_bytes.load(), 10u) << "the file_request handler was told, with the name";
 }
 
 TEST(KdClientNames, NoticesHaveNames) {

@@ -83,6 +83,10 @@ struct client_handlers {
     std::function<void(const net::session_notice&)> notice;  // the link: connected, lost, reset
     // DbgPrompt: the line to answer the prompt with (none: an empty line).
     std::function<std::string(std::string_view prompt)> prompt;
+    // A .kdfiles request (KD_FILE_IO: the target asks for a replacement driver file; `name` is the
+    // message data, the file's name in UTF-16LE). Told, then answered STATUS_NO_SUCH_FILE: this
+    // client serves no files.
+    std::function<void(const file_io_header&, std::span<const std::uint8_t> name)> file_request;
 };
 
 struct client_options {
@@ -696,6 +700,7 @@ private:
     void on_file_io(std::span<const std::uint8_t> body) {
         const auto h = decode_file_io(body);
         if (!h) return;
+        if (handlers_.file_request) handlers_.file_request(*h, body.subspan(file_io_header_size));
         // .kdfiles: we serve no replacement files. The target waits for the answer.
         file_io_header a = *h;
         a.status = status::no_such_file;
