@@ -196,59 +196,49 @@ TEST(KdApi, EveryNumberHasItsName) {
         EXPECT_FALSE(kd::api_name(packet_type::state_manipulate, n).empty()) << std::hex << n;
 }
 
-}  // namespace
-
-namespace kdcom_more_messages {
-using namespace kdcom;
-
-std::uint64_t le_at(const std::vector<std::uint8_t>& b, std::size_t offset, int size) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < size; ++i) v |= std::uint64_t{b[offset + static_cast<std::size_t>(i)]} << (8 * i);
-    return v;
-}
 
 TEST(KdManipulate, ControlSpaceIoSpaceMsrAndBreakpointFieldsSitWhereWindowsPutsThem) {
-    std::vector<std::uint8_t> b(0x38);
+    bytes b(0x38);
     kd::manipulate_header h;
     h.api = kd::manipulate_api::read_control_space;
     h.processor = 1;
     h.memory = {2, 0x1F0, 0};
     kd::encode_manipulate(h, b);
-    EXPECT_EQ(le_at(b, 6, 2), 1u) << "Processor";
-    EXPECT_EQ(le_at(b, 0x10, 8), 2u) << "control space: the memory layout";
-    EXPECT_EQ(le_at(b, 0x18, 4), 0x1F0u);
+    EXPECT_EQ(le(b, 6, 2), 1u) << "Processor";
+    EXPECT_EQ(le(b, 0x10, 8), 2u) << "control space: the memory layout";
+    EXPECT_EQ(le(b, 0x18, 4), 0x1F0u);
     EXPECT_EQ(kd::decode_manipulate(b)->memory.transfer_count, 0x1F0u);
 
     h = {};
     h.api = kd::manipulate_api::write_io_space;
     h.io = {0x3F8, 2, 0xBEEF};
     kd::encode_manipulate(h, b);
-    EXPECT_EQ(le_at(b, 0x10, 8), 0x3F8u) << "IoAddress";
-    EXPECT_EQ(le_at(b, 0x18, 4), 2u) << "DataSize";
-    EXPECT_EQ(le_at(b, 0x1C, 4), 0xBEEFu) << "DataValue";
+    EXPECT_EQ(le(b, 0x10, 8), 0x3F8u) << "IoAddress";
+    EXPECT_EQ(le(b, 0x18, 4), 2u) << "DataSize";
+    EXPECT_EQ(le(b, 0x1C, 4), 0xBEEFu) << "DataValue";
     EXPECT_EQ(kd::decode_manipulate(b)->io.value, 0xBEEFu);
 
     h = {};
     h.api = kd::manipulate_api::write_msr;
     h.msr = {0xC0000082, 0xfffff80012345678};
     kd::encode_manipulate(h, b);
-    EXPECT_EQ(le_at(b, 0, 4), 0x3153u);
-    EXPECT_EQ(le_at(b, 0x10, 4), 0xC0000082u) << "Msr";
-    EXPECT_EQ(le_at(b, 0x14, 4), 0x12345678u) << "DataValueLow";
-    EXPECT_EQ(le_at(b, 0x18, 4), 0xfffff800u) << "DataValueHigh";
+    EXPECT_EQ(le(b, 0, 4), 0x3153u);
+    EXPECT_EQ(le(b, 0x10, 4), 0xC0000082u) << "Msr";
+    EXPECT_EQ(le(b, 0x14, 4), 0x12345678u) << "DataValueLow";
+    EXPECT_EQ(le(b, 0x18, 4), 0xfffff800u) << "DataValueHigh";
     EXPECT_EQ(kd::decode_manipulate(b)->msr.value, 0xfffff80012345678u);
 
     h = {};
     h.api = kd::manipulate_api::write_breakpoint;
     h.breakpoint = {0xfffff80000004000, 7};
     kd::encode_manipulate(h, b);
-    EXPECT_EQ(le_at(b, 0x10, 8), 0xfffff80000004000u) << "BreakPointAddress";
-    EXPECT_EQ(le_at(b, 0x18, 4), 7u) << "BreakPointHandle";
+    EXPECT_EQ(le(b, 0x10, 8), 0xfffff80000004000u) << "BreakPointAddress";
+    EXPECT_EQ(le(b, 0x18, 4), 7u) << "BreakPointHandle";
     h = {};
     h.api = kd::manipulate_api::restore_breakpoint;
     h.breakpoint.handle = 7;
     kd::encode_manipulate(h, b);
-    EXPECT_EQ(le_at(b, 0x10, 4), 7u) << "RestoreBreakPoint's handle opens the union";
+    EXPECT_EQ(le(b, 0x10, 4), 7u) << "RestoreBreakPoint's handle opens the union";
     EXPECT_EQ(kd::decode_manipulate(b)->breakpoint.handle, 7u);
 }
 
@@ -305,4 +295,4 @@ TEST(KdStatus, NamesAndSeverity) {
     EXPECT_EQ(link_state_name(events::link_state::peer_silent), "peer silent");
 }
 
-}  // namespace kdcom_more_messages
+}  // namespace
