@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "kdcom/kd/manipulate.hpp"
+#include "kdcom/kd/status.hpp"
 #include "kdcom/net/shm_connection.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
 
@@ -26,9 +27,6 @@ shm::kd_pdu status_answer(std::uint16_t operation, std::uint16_t type, std::uint
     a.status = status;
     return a;
 }
-
-constexpr std::uint32_t status_success = 0;
-constexpr std::uint32_t status_unsuccessful = 0xC0000001;
 
 class bridge_impl final : public bridge, public std::enable_shared_from_this<bridge_impl> {
 public:
@@ -284,7 +282,7 @@ private:
         data.resize(got);
         kd::manipulate_header reply = *request;
         // As the kernel answers: nothing read of something asked for is a failure.
-        reply.return_status = got > 0 || wanted == 0 ? status_success : status_unsuccessful;
+        reply.return_status = got > 0 || wanted == 0 ? kd::status::success : kd::status::unsuccessful;
         reply.memory.actual_bytes = static_cast<std::uint32_t>(got);
         std::uint8_t header[kd::manipulate_header_size];
         kd::encode_manipulate(reply, header);

@@ -88,7 +88,7 @@ public:
         }
         if (asked->api == kd::manipulate_api::read_virtual_memory) {
             const auto data = body.subspan(kd::manipulate_header_size);
-            if (reply->return_status != status_success || reply->memory.actual_bytes != asked->memory.transfer_count ||
+            if (reply->return_status != kd::status::success || reply->memory.actual_bytes != asked->memory.transfer_count ||
                 data.size() != asked->memory.transfer_count)
                 return damaged("read of " + std::to_string(asked->memory.transfer_count) + " bytes came back short");
             for (std::size_t i = 0; i < data.size(); ++i)

@@ -17,13 +17,11 @@
 #include "kdcom/kd/debug_io.hpp"
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/state_change.hpp"
+#include "kdcom/kd/status.hpp"
 #include "kdcom/wire/constants.hpp"
 
 namespace kdcom::sim {
 
-inline constexpr std::uint32_t status_success = 0x00000000;
-inline constexpr std::uint32_t status_unsuccessful = 0xC0000001;
-inline constexpr std::uint32_t status_breakpoint = 0x80000003;
 inline constexpr std::uint64_t kernel_pc = 0xFFFFF80000001000ull;
 // The most a read reply carries in a 4000-byte body.
 inline constexpr std::size_t max_read = wire::default_max_body - kd::manipulate_header_size;
@@ -68,7 +66,7 @@ inline std::vector<std::uint8_t> stop_report(std::uint64_t pc = kernel_pc) {
     kd::state_change_header h;
     h.new_state = kd::state_change::exception;
     h.program_counter = pc;
-    h.exception.code = status_breakpoint;
+    h.exception.code = kd::status::breakpoint;
     h.exception.address = pc;
     h.instruction_count = 1;
     h.instruction_stream[0] = 0xCC;
@@ -104,7 +102,7 @@ inline std::vector<std::uint8_t> read_request(std::uint64_t address, std::uint32
 inline std::vector<std::uint8_t> continue_request() {
     kd::manipulate_header h;
     h.api = kd::manipulate_api::continue2;
-    h.continuation.status = 0x00010002;  // DBG_CONTINUE
+    h.continuation.status = kd::status::dbg_continue;
     return manipulate_request(h);
 }
 
@@ -128,7 +126,7 @@ inline kernel_answer answer_request(std::span<const std::uint8_t> body, simulate
         return {std::nullopt, true};
     kd::manipulate_header reply = *request;
     std::vector<std::uint8_t> data;
-    reply.return_status = status_success;
+    reply.return_status = kd::status::success;
     if (request->api == kd::manipulate_api::read_virtual_memory ||
         request->api == kd::manipulate_api::read_physical_memory) {
         const std::size_t n = std::min<std::size_t>(request->memory.transfer_count, max_read);
@@ -140,14 +138,14 @@ inline kernel_answer answer_request(std::span<const std::uint8_t> body, simulate
         const auto bytes = body.subspan(kd::manipulate_header_size);
         const std::size_t n = std::min<std::size_t>(request->memory.transfer_count, bytes.size());
         const bool written = memory.write(request->memory.address, bytes.first(n));
-        reply.return_status = written ? status_success : status_unsuccessful;
+        reply.return_status = written ? kd::status::success : kd::status::unsuccessful;
         reply.memory.actual_bytes = written ? static_cast<std::uint32_t>(n) : 0;
     } else if (request->api == kd::manipulate_api::get_version) {
         reply.version = {.major_version = 0xF, .minor_version = 19041, .protocol_version = 6,
                          .flags = 0x47, .machine_type = 0x8664, .max_packet_type = 12,
                          .max_state_change = 3, .max_manipulate = 0x33, .kern_base = 0xFFFFF80000000000ull};
     } else {
-        reply.return_status = status_unsuccessful;
+        reply.return_status = kd::status::unsuccessful;
     }
     return {manipulate_request(reply, data), false};
 }
