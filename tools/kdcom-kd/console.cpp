@@ -25,6 +25,28 @@ struct command_error {
 
 [[noreturn]] void unusable(std::string message) { throw command_error{status_unusable, std::move(message)}; }
 
+// A failed command: its JSON object, and in text mode its message on stderr. Returns its status.
+int report(output& out, const std::string& command, const command_error& e) {
+    out.emit("", json{{"command", command}, {"ok", false}, {"status", e.status}, {"error", e.message}});
+    if (!out.json()) out.complain(e.message);
+    return e.status;
+}
+
+// What a memory command's name says: db/dd/dq (and eb/ed/eq) on virtual memory, with '!' physical.
+struct memory_command {
+    kd::memory_space space;
+    unsigned unit;  // bytes per value: b 1, d 4, q 8
+};
+memory_command memory_command_of(std::string_view name) {
+    const bool physical = name[0] == '!';
+    const char kind = name[physical ? 2 : 1];
+    return {physical ? kd::memory_space::physical_memory : kd::memory_space::virtual_memory,
+            kind == 'b' ? 1u : kind == 'd' ? 4u : 8u};
+}
+
+// ib/ob 1 byte, iw/ow 2, id/od 4.
+unsigned port_width(std::string_view name) { return name[1] == 'b' ? 1 : name[1] == 'w' ? 2 : 4; }
+
 std::string lower(std::string_view s) {
     std::string out(s);
     std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -176,9 +198,7 @@ int console::attach(bool break_in_now) {
         if (ec) fail("the target did not stop", ec);
         return status_ok;
     } catch (const command_error& e) {
-        out_.emit("", json{{"command", command_}, {"ok", false}, {"status", e.status}, {"error", e.message}});
-        if (!out_.json()) out_.complain(e.message);
-        return e.status;
+        return report(out_, command_, e);
     }
 }
 
@@ -214,9 +234,7 @@ int console::run(std::string_view line) {
         else unusable("unknown command '" + args_all[0] + "' (? lists the commands)");
         return status_ok;
     } catch (const command_error& e) {
-        out_.emit("", json{{"command", command_}, {"ok", false}, {"status", e.status}, {"error", e.message}});
-        if (!out_.json()) out_.complain(e.message);
-        return e.status;
+        return report(out_, command_, e);
     }
 }
 
@@ -298,9 +316,8 @@ void console::registers(const std::vector<std::string>& args) {
 }
 
 void console::display(std::string_view name, const std::vector<std::string>& args) {
-    const bool physical = name[0] == '!';
-    const char kind = name[physical ? 2 : 1];
-    const unsigned unit = kind == 'b' ? 1 : kind == 'd' ? 4 : 8;
+    const auto [space, unit] = memory_command_of(name);
+    const bool physical = space == kd::memory_space::physical_memory;
     if (args.empty()) unusable(std::string(name) + " needs an address");
     const std::uint64_t address = value_of(args[0]);
     const std::uint64_t count = range_count(args, 1, address, unit, 0x80 / unit, parse_into);
@@ -309,8 +326,7 @@ void console::display(std::string_view name, const std::vector<std::string>& arg
                              count * unit, name, display_limit));
     const std::uint64_t size = count * unit;
     std::error_code ec;
-    const auto bytes = client_.read_memory(physical ? kd::memory_space::physical_memory : kd::memory_space::virtual_memory,
-                                           address, size, ec);
+    const auto bytes = client_.read_memory(space, address, size, ec);
     if (ec && bytes.empty()) fail(fmt::format("reading memory at {}", format_address(address)), ec);
     std::string text;
     json values = json::array();
@@ -352,9 +368,7 @@ void console::display(std::string_view name, const std::vector<std::string>& arg
 }
 
 void console::enter(std::string_view name, const std::vector<std::string>& args) {
-    const bool physical = name[0] == '!';
-    const char kind = name[physical ? 2 : 1];
-    const unsigned unit = kind == 'b' ? 1 : kind == 'd' ? 4 : 8;
+    const auto [space, unit] = memory_command_of(name);
     if (args.size() < 2) unusable(std::string(name) + " needs an address and at least one value");
     const std::uint64_t address = value_of(args[0]);
     std::vector<std::uint8_t> bytes;
@@ -365,8 +379,7 @@ void console::enter(std::string_view name, const std::vector<std::string>& args)
         for (unsigned b = 0; b < unit; ++b) bytes.push_back(static_cast<std::uint8_t>(*v >> (8 * b)));
     }
     std::error_code ec;
-    const auto written = client_.write_memory(
-        physical ? kd::memory_space::physical_memory : kd::memory_space::virtual_memory, address, bytes, ec);
+    const auto written = client_.write_memory(space, address, bytes, ec);
     if (ec) fail(fmt::format("writing memory at {} ({:#x} of {:#x} bytes written)", format_address(address), written, bytes.size()), ec);
     done("", json{{"command", command_}, {"ok", true}, {"address", hex_address(address)}, {"bytes_written", written}});
 }
@@ -455,7 +468,7 @@ void console::write_msr(const std::vector<std::string>& args) {
 }
 
 void console::port_in(std::string_view name, const std::vector<std::string>& args) {
-    const unsigned size = name[1] == 'b' ? 1 : name[1] == 'w' ? 2 : 4;
+    const unsigned size = port_width(name);
     if (args.size() != 1) unusable(std::string(name) + " needs one port");
     const auto port = value_of(args[0]);
     std::error_code ec;
@@ -466,7 +479,7 @@ void console::port_in(std::string_view name, const std::vector<std::string>& arg
 }
 
 void console::port_out(std::string_view name, const std::vector<std::string>& args) {
-    const unsigned size = name[1] == 'b' ? 1 : name[1] == 'w' ? 2 : 4;
+    const unsigned size = port_width(name);
     if (args.size() != 2) unusable(std::string(name) + " needs a port and a value");
     const auto port = value_of(args[0]);
     const auto value = value_of(args[1]);
