@@ -33,6 +33,7 @@
 #include "kdcom/net/link_pair.hpp"
 #include "kdcom/net/shm_link.hpp"
 #include "ratio_reporter.hpp"
+#include "session_dump_loop.hpp"
 
 namespace {
 using namespace kdcom;
@@ -107,24 +108,7 @@ struct dump_rig {
 
     // Reads `size` bytes from `address` in maximal reads, one after another, like a dump.
     std::uint64_t dump(std::uint64_t address, std::uint64_t size) {
-        std::promise<std::uint64_t> done;
-        std::uint64_t got = 0;
-        std::function<void(std::uint64_t)> next = [&](std::uint64_t at) {
-            if (at >= address + size) return done.set_value(got);
-            kd::manipulate_header h;
-            h.api = kd::manipulate_api::read_physical_memory;
-            h.memory = {at, static_cast<std::uint32_t>(std::min<std::uint64_t>(read_size, address + size - at)), 0};
-            std::uint8_t header[kd::manipulate_header_size];
-            kd::encode_manipulate(h, header);
-            debugger->async_send(wire::packet_type::state_manipulate, header, {}, [](std::error_code) {});
-            debugger->async_receive([&, at](std::error_code ec, net::received_packet p) {
-                if (ec) return done.set_value(got);
-                got += p.body.size() - kd::manipulate_header_size;
-                next(at + read_size);
-            });
-        };
-        asio::post(io, [&] { next(address); });
-        return done.get_future().get();
+        return bench::dump_with_session_loop(io, *debugger, address, size);
     }
 };
 

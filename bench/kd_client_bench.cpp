@@ -28,6 +28,7 @@
 #include "kdcom/net/kd_client.hpp"
 #include "kdcom/net/open_link.hpp"
 #include "ratio_reporter.hpp"
+#include "session_dump_loop.hpp"
 
 extern char** environ;
 
@@ -132,29 +133,8 @@ void BM_DumpWithSessionLoop(benchmark::State& state) {
         if (p && p->type == wire::packet_type::state_change64) break;
     }
     const auto size = dump_size();
-    constexpr std::uint32_t piece = wire::default_max_body - kd::manipulate_header_size;
     std::uint64_t total = 0;
-    for (auto _ : state) {
-        std::promise<std::uint64_t> done;
-        std::uint64_t got = 0;
-        std::function<void(std::uint64_t)> next = [&](std::uint64_t at) {
-            if (at >= size) return done.set_value(got);
-            kd::manipulate_header h;
-            h.api = kd::manipulate_api::read_physical_memory;
-            h.memory = {at, static_cast<std::uint32_t>(std::min<std::uint64_t>(piece, size - at)), 0};
-            std::uint8_t header[kd::manipulate_header_size];
-            kd::encode_manipulate(h, header);
-            session->async_send(wire::packet_type::state_manipulate, header, {}, [](std::error_code) {});
-            session->async_receive([&, at](std::error_code ec, net::received_packet p) {
-                if (ec) return done.set_value(got);
-                got += p.body.size() - kd::manipulate_header_size;
-                benchmark::DoNotOptimize(p.body.data());
-                next(at + piece);
-            });
-        };
-        asio::post(io, [&] { next(0); });
-        total += done.get_future().get();
-    }
+    for (auto _ : state) total += bench::dump_with_session_loop(io, *session, 0, size);
     state.SetBytesProcessed(static_cast<std::int64_t>(total));
     kd::manipulate_header h;
     h.api = kd::manipulate_api::continue2;
