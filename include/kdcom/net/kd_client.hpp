@@ -232,7 +232,8 @@ public:
     auto async_read_memory(memory_space space, std::uint64_t address, std::uint64_t size, chunk_sink sink, Token&& token) {
         return initiate<void(std::error_code, std::uint64_t)>(
             std::forward<Token>(token), [=, sink = std::move(sink)](client& c, auto done) mutable {
-                c.read_in_pieces(read_api(space), address, size, std::move(sink), std::move(done));
+                c.transfer_in_pieces(std::make_shared<transfer>(
+                    transfer{read_api(space), address, size, 0, {}, std::move(sink), std::move(done)}));
             });
     }
     // The same, collected: completes with the bytes read (all of them, or those before a failure).
@@ -241,12 +242,12 @@ public:
         return initiate<void(std::error_code, std::vector<std::uint8_t>)>(
             std::forward<Token>(token), [=](client& c, auto done) mutable {
                 auto bytes = std::make_shared<std::vector<std::uint8_t>>();
-                c.read_in_pieces(
-                    read_api(space), address, size,
+                c.transfer_in_pieces(std::make_shared<transfer>(transfer{
+                    read_api(space), address, size, 0, {},
                     [bytes](std::uint64_t, std::span<const std::uint8_t> piece) {
                         bytes->insert(bytes->end(), piece.begin(), piece.end());
                     },
-                    [bytes, done](std::error_code ec, std::uint64_t) mutable { done(ec, std::move(*bytes)); });
+                    [bytes, done](std::error_code ec, std::uint64_t) mutable { done(ec, std::move(*bytes)); }}));
             });
     }
 
@@ -256,7 +257,9 @@ public:
         return initiate<void(std::error_code, std::uint64_t)>(
             std::forward<Token>(token),
             [=, bytes = std::vector<std::uint8_t>(data.begin(), data.end())](client& c, auto done) mutable {
-                c.write_in_pieces(write_api(space), address, std::move(bytes), std::move(done));
+                const std::uint64_t size = bytes.size();
+                c.transfer_in_pieces(std::make_shared<transfer>(
+                    transfer{write_api(space), address, size, 0, std::move(bytes), {}, std::move(done)}));
             });
     }
 
@@ -737,68 +740,37 @@ private:
 
     // ---- Memory in pieces --------------------------------------------------------------------------
 
-    template <class Done>
-    void read_in_pieces(std::uint32_t api, std::uint64_t address, std::uint64_t size, chunk_sink sink, Done done) {
-        struct state {
-            std::uint32_t api;
-            std::uint64_t address, size, done_bytes = 0;
-            chunk_sink sink;
-            Done done;
-        };
-        auto s = std::make_shared<state>(state{api, address, size, 0, std::move(sink), std::move(done)});
-        auto step = std::make_shared<std::function<void()>>();
-        *step = [this, s, weak_step = std::weak_ptr<std::function<void()>>(step)]() {
-            if (s->done_bytes >= s->size) return s->done(std::error_code{}, s->done_bytes);
-            manipulate_header h;
-            h.api = s->api;
-            const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(options_.max_transfer, s->size - s->done_bytes));
-            h.memory = {s->address + s->done_bytes, count, 0};
-            submit(encode(h, {}), h, true, [this, s, count, step = weak_step.lock()](std::error_code ec, reply r) {
-                if (ec) return s->done(ec, s->done_bytes);
-                const auto data = r.data();
-                const auto got = std::min<std::size_t>({data.size(), r.header.memory.actual_bytes, count});
-                if (got > 0 && s->sink) s->sink(s->done_bytes, data.first(got));
-                s->done_bytes += got;
-                if (failed(r.header.return_status)) return s->done(ntstatus_error(r.header.return_status), s->done_bytes);
-                if (got < count) return s->done(client_errc::short_transfer, s->done_bytes);
-                (*step)();
-            });
-        };
-        if (size == 0) return s->done(std::error_code{}, 0);
-        (*step)();
-    }
+    // A memory transfer in pieces of at most options.max_transfer: a read (each piece handed to
+    // `sink`) or a write (of `bytes`).
+    struct transfer {
+        std::uint32_t api;
+        std::uint64_t address, size, moved = 0;
+        std::vector<std::uint8_t> bytes;  // a write's; empty for a read
+        chunk_sink sink;                  // a read's
+        std::function<void(std::error_code, std::uint64_t moved)> done;
+    };
 
-    template <class Done>
-    void write_in_pieces(std::uint32_t api, std::uint64_t address, std::vector<std::uint8_t> bytes, Done done) {
-        struct state {
-            std::uint32_t api;
-            std::uint64_t address;
-            std::vector<std::uint8_t> bytes;
-            std::uint64_t done_bytes = 0;
-            Done done;
-        };
-        auto s = std::make_shared<state>(state{api, address, std::move(bytes), 0, std::move(done)});
-        auto step = std::make_shared<std::function<void()>>();
-        *step = [this, s, weak_step = std::weak_ptr<std::function<void()>>(step)]() {
-            if (s->done_bytes >= s->bytes.size()) return s->done(std::error_code{}, s->done_bytes);
-            manipulate_header h;
-            h.api = s->api;
-            const auto count =
-                static_cast<std::uint32_t>(std::min<std::uint64_t>(options_.max_transfer, s->bytes.size() - s->done_bytes));
-            h.memory = {s->address + s->done_bytes, count, 0};
-            submit(encode(h, std::span(s->bytes).subspan(s->done_bytes, count)), h, true,
-                   [s, count, step = weak_step.lock()](std::error_code ec, reply r) {
-                       if (ec) return s->done(ec, s->done_bytes);
-                       const auto put = std::min(r.header.memory.actual_bytes, count);
-                       s->done_bytes += put;
-                       if (failed(r.header.return_status))
-                           return s->done(ntstatus_error(r.header.return_status), s->done_bytes);
-                       if (put < count) return s->done(client_errc::short_transfer, s->done_bytes);
-                       (*step)();
-                   });
-        };
-        if (s->bytes.empty()) return s->done(std::error_code{}, 0);
-        (*step)();
+    // Asks for the next piece, and from its reply the one after, until all moved or one fails.
+    void transfer_in_pieces(std::shared_ptr<transfer> t) {
+        if (t->moved >= t->size) return t->done(std::error_code{}, t->moved);
+        manipulate_header h;
+        h.api = t->api;
+        const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(options_.max_transfer, t->size - t->moved));
+        h.memory = {t->address + t->moved, count, 0};
+        const auto data = t->bytes.empty() ? std::span<const std::uint8_t>() : std::span(t->bytes).subspan(t->moved, count);
+        submit(encode(h, data), h, true, [this, t, count](std::error_code ec, reply r) {
+            if (ec) return t->done(ec, t->moved);
+            std::size_t moved = std::min(r.header.memory.actual_bytes, count);
+            if (is_read_api(t->api)) {
+                const auto read = r.data();
+                moved = std::min(moved, read.size());
+                if (moved > 0 && t->sink) t->sink(t->moved, read.first(moved));
+            }
+            t->moved += moved;
+            if (failed(r.header.return_status)) return t->done(ntstatus_error(r.header.return_status), t->moved);
+            if (moved < count) return t->done(client_errc::short_transfer, t->moved);
+            transfer_in_pieces(std::move(t));
+        });
     }
 
     void fail_stop_waiters(std::error_code ec) {
