@@ -6,6 +6,7 @@
 
 #include "kdcom/guest/memory_image.hpp"
 #include "kdcom/net/kd_client.hpp"
+#include "kdcom/net/open_link.hpp"
 #include "support/kernel_thread.hpp"
 #include "support/net_pair.hpp"
 #include "support/running_bridge.hpp"
@@ -319,6 +320,39 @@ TEST(KdClientAgainstScriptedTargets, ATargetsPromptAndFileRequestsAreAnswered) {
     ASSERT_EQ(a[1].type, wire::packet_type::file_io);
     EXPECT_EQ(kd::decode_file_io(a[1].body)->status, kd::status::no_such_file) << "no replacement files served";
     EXPECT_EQ(file_name_bytes.load(), 10u) << "the file_request handler was told, with the name";
+}
+
+TEST(KdClientAgainstScriptedTargets, WhatIsAskedAfterTheSessionClosedFailsAtOnce) {
+    // A target that cannot be reached, and no reconnecting: the session closes at its first try.
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::string error;
+    auto address = transport::parse_address("unix:///nonexistent/kdcom-client-test.sock", error);
+    ASSERT_TRUE(address) << error;
+    auto link = net::open_link(io.get_executor(), *address, role::debugger, error);
+    ASSERT_TRUE(link) << error;
+    auto session = net::session::create(std::move(link), {.role = role::debugger}, {.reconnect = false});
+    std::promise<void> closed;
+    kd::client_handlers handlers;
+    handlers.notice = [&](const net::session_notice& n) {
+        if (n.kind == net::session_notice::what::closed) closed.set_value();
+    };
+    auto client = kd::client::create(session, {}, std::move(handlers));
+    asio::post(io, [&] { client->start(); });
+    std::thread runner([&] { io.run(); });
+    ASSERT_EQ(closed.get_future().wait_for(5s), std::future_status::ready);
+    // Asked only now, after the close: each fails with `closed`, none waits out its time.
+    const auto started = std::chrono::steady_clock::now();
+    std::error_code ec;
+    client->wait_state_change(10s, ec);
+    EXPECT_EQ(ec, net::session_errc::closed);
+    client->break_in(ec);
+    EXPECT_EQ(ec, net::session_errc::closed);
+    client->get_version(ec);
+    EXPECT_EQ(ec, net::session_errc::closed);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+    work.reset();
+    runner.join();
 }
 
 TEST(KdClientNames, NoticesHaveNames) {

@@ -162,6 +162,7 @@ private:
     template <class Token>
     auto wait_for_stop(std::uint64_t tag, Token&& token) {
         return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [tag](client& c, auto done) {
+            if (c.closed_) return done(net::session_errc::closed, stop_report{});
             if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
             c.stop_waiters_.push_back({tag, std::move(done)});
         });
@@ -380,6 +381,7 @@ public:
     template <class Token>
     auto async_break_in(Token&& token) {
         return initiate<void(std::error_code, stop_report)>(std::forward<Token>(token), [](client& c, auto done) {
+            if (c.closed_) return done(net::session_errc::closed, stop_report{});
             if (c.stopped_) return done(std::error_code{}, stop_report(c.last_stop_));
             c.stop_waiters_.push_back({0, std::move(done)});
             const bool pressing = c.breakins_left_ > 0;
@@ -548,6 +550,7 @@ private:
     // ---- Requests, one at a time ---------------------------------------------------------------
 
     void submit(std::vector<std::uint8_t> body, const manipulate_header& h, bool reply_expected, completion done) {
+        if (closed_) return done(net::session_errc::closed, {});
         queue_.push_back({std::move(body), h, reply_expected, std::move(done)});
         start_next();
     }
@@ -780,6 +783,7 @@ private:
     }
 
     void fail_everything(std::error_code ec) {
+        if (ec == net::session_errc::closed) closed_ = true;
         breakins_left_ = 0;
         timer_.cancel();
         timer_armed_ = false;
@@ -804,6 +808,7 @@ private:
     bool timer_armed_ = false;
     timestamp timer_due_{};
 
+    bool closed_ = false;  // the session closed: whatever is asked from now on fails at once
     bool stopped_ = false;
     stop_report last_stop_;
     struct stop_waiter {
