@@ -298,6 +298,32 @@ TEST_F(KdcomDump, CaptureJsonLinesStartWithTimeAndDirection) {
     EXPECT_EQ(nlohmann::json::parse(lines[2]).at("dir"), "t2d");
 }
 
+TEST_F(KdcomDump, EndpointNamesFromACaptureReachTheTerminalEscaped) {
+    bytes file;
+    // A window title (OSC ... BEL), a colour, a NUL: written raw, a terminal would act on them.
+    capture::pcapng::append_file_header(file, {"test", std::string("\x1b]0;owned\x07", 10), std::string("vm\x1b[31m\0x", 9)});
+    capture::pcapng::append_record(file, 1'000, capture::flow::debugger_to_target, bytes{0x62});
+    const auto r = run("'" + write("names.pcapng", {file.begin(), file.end()}).string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\x07'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\0'), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(R"(debugger \x1b]0;owned\x07, target vm\x1b[31m\x00x)"), std::string::npos) << r.out;
+}
+
+TEST_F(KdcomDump, ARecordStampedBeforeTheFirstIsNotGivenANegativeTime) {
+    bytes file;
+    capture::pcapng::append_file_header(file, {"test", "d", "t"});
+    capture::pcapng::append_record(file, 5'000'000'000u, capture::flow::debugger_to_target, bytes{0x62});
+    capture::pcapng::append_record(file, 0, capture::flow::debugger_to_target, bytes{0x62});
+    const auto r = run("'" + write("stamps.pcapng", {file.begin(), file.end()}).string() + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto lines = r.out_lines();
+    ASSERT_EQ(lines.size(), 3u) << r.out;
+    EXPECT_EQ(lines[1].rfind("   0.000000000 d2t ", 0), 0u) << "shown at the first record's time: " << lines[1];
+    EXPECT_EQ(lines[1].find('-'), std::string::npos) << lines[1];
+}
+
 TEST_F(KdcomDump, ATornCaptureKeepsWhatCameBeforeAndExitsWithTwo) {
     const auto r = run("'" + write("torn.pcapng", sample_capture(true)).string() + "'");
     EXPECT_EQ(r.status, 2);

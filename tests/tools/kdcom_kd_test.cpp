@@ -19,6 +19,11 @@
 #include <nlohmann/json.hpp>
 
 #include "kdcom/guest/memory_image.hpp"
+#include "kdcom/kd/debug_io.hpp"
+#include "kdcom/kd/state_change.hpp"
+#include "kdcom/kd/status.hpp"
+#include "kdcom/net/open_link.hpp"
+#include "kdcom/net/session.hpp"
 #include "support/net_pair.hpp"
 #include "support/tool_process.hpp"
 
@@ -229,6 +234,46 @@ TEST(KdcomKdInput, NoBreakAttachesToARunningTargetWithoutStoppingIt) {
     r = kd(target.address, ".breakin; vertarget; g", "--no-break");
     EXPECT_EQ(r.status, 0) << r.out;
     EXPECT_NE(r.out.find("Kernel base = fffff800`00000000"), std::string::npos) << r.out;
+}
+
+// A target's DbgPrint text is the target's to choose: escape sequences in it reach the terminal as
+// letters, while its lines stay lines.
+TEST(KdcomKdInput, WhatATargetPrintsReachesTheTerminalEscaped) {
+    scratch_dir dir;
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::string error;
+    const auto listen = transport::parse_address("unix-listen://" + dir.path + "/t.sock", error);
+    ASSERT_TRUE(listen) << error;
+    auto link = net::open_link(io.get_executor(), *listen, role::target, error);
+    ASSERT_TRUE(link) << error;
+    auto target = net::session::create(std::move(link), {.role = role::target});
+    // When the debugger comes: a print with a window-title sequence, then a stop.
+    target->set_notice_handler([&](const net::session_notice& n) {
+        if (n.kind != net::session_notice::what::stream_opened) return;
+        const std::string text = "\x1b]0;owned\x07hello\nworld\n";
+        kd::debug_io_header d;
+        d.length_of_string = static_cast<std::uint32_t>(text.size());
+        std::uint8_t dh[kd::debug_io_header_size];
+        kd::encode_debug_io(d, dh);
+        target->async_send(wire::packet_type::debug_io, dh, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()},
+                           [](std::error_code) {});
+        kd::state_change_header h;
+        h.exception.code = kd::status::breakpoint;
+        std::uint8_t body[kd::state_change_header_size];
+        kd::encode_state_change(h, body);
+        target->async_send(wire::packet_type::state_change64, body, {}, [](std::error_code) {});
+    });
+    target->start();
+    std::thread runner([&] { io.run(); });
+    const auto r = kd("unix://" + dir.path + "/t.sock", "wait", "--no-break --timeout 5");
+    asio::post(io, [&] { target->close(); });
+    work.reset();
+    runner.join();
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\x07'), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\\x1b]0;owned\\x07hello\nworld\n"), std::string::npos) << r.out;
 }
 
 TEST(KdcomKdInput, CommandsFromStandardInput) {

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "terminal_text.hpp"
 #include "tool_error.hpp"
 
 namespace kdcom::tools {
@@ -26,10 +27,11 @@ int tool_main(const char* name, CLI::App& app, int argc, char** argv, Run run) {
     try {
         return run();
     } catch (const tool_error& e) {
-        fmt::print(stderr, "{}: {}\n", name, e.what());
+        // Messages name files and quote what was read from them: escaped.
+        fmt::print(stderr, "{}: {}\n", name, printable(e.what()));
         return e.status;
     } catch (const std::exception& e) {
-        fmt::print(stderr, "{}: {}\n", name, e.what());
+        fmt::print(stderr, "{}: {}\n", name, printable(e.what()));
         return exit_usage;
     }
 }

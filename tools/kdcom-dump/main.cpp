@@ -20,6 +20,7 @@
 #include "../common/capture_reading.hpp"
 #include "../common/event_printer.hpp"
 #include "../common/progress.hpp"
+#include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/decode/decoder.hpp"
@@ -47,7 +48,9 @@ void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, 
         source, bytes,
         [&](const capture::record& r, std::uint64_t) {
             if (!first_time) first_time = r.time_ns;
-            where.seconds = static_cast<double>(static_cast<std::int64_t>(r.time_ns - *first_time)) / 1e9;
+            // Times count from the first record; one stamped earlier (a clock stepped back, a
+            // hand-made capture) is shown at 0 rather than as a huge or negative time.
+            where.seconds = r.time_ns > *first_time ? static_cast<double>(r.time_ns - *first_time) / 1e9 : 0.0;
             where.direction = r.direction;
             auto& d = r.direction == capture::flow::debugger_to_target ? to_target : to_debugger;
             d.push(r.bytes);
@@ -63,8 +66,8 @@ void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, 
     const auto& info = reading.info;
     printer.summary(to_target.stream_offset() + to_debugger.stream_offset(),
                     fmt::format("capture of {} records{}{}; ", reading.records,
-                                info.debugger.empty() ? "" : ", debugger " + info.debugger,
-                                info.target.empty() ? "" : ", target " + info.target));
+                                info.debugger.empty() ? "" : ", debugger " + tools::printable(info.debugger),
+                                info.target.empty() ? "" : ", target " + tools::printable(info.target)));
     if (!reading.error.empty()) throw tool_error(reading.error);
 }
 

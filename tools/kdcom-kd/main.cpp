@@ -28,6 +28,7 @@
 #include <fmt/core.h>
 
 #include "../common/address_option.hpp"
+#include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "console.hpp"
@@ -95,7 +96,9 @@ int run(const kd_options& opt) {
     auto session = net::session::create(std::move(link), net::config_for(address, {.role = role::debugger}), session_options);
     std::atomic<bool> connected{false}, closed{false};
     kd::client_handlers handlers;
-    handlers.print = [&](std::string_view text) { out.emit(text, json{{"event", "print"}, {"text", text}}); };
+    handlers.print = [&](std::string_view text) {
+        out.emit(tools::printable(text, tools::line_breaks::keep), json{{"event", "print"}, {"text", text}});
+    };
     handlers.state_change = [&](const kd::stop_report& stop) {
         const auto text = console::describe_stop(stop);
         out.emit(text, json{{"event", "stop"}, {"text", text}, {"pc", fmt::format("0x{:x}", stop.header.program_counter)}});

@@ -21,6 +21,7 @@
 #include "../common/address_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
+#include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/kd/describe.hpp"
@@ -72,7 +73,7 @@ public:
     clock_type::time_point step_deadline() const { return clock_type::now() + step_limit_; }
 
     void report(const std::string& text) {
-        if (++divergences_ <= shown) fmt::print("divergence: {}\n", text);
+        if (++divergences_ <= shown) fmt::print("divergence: {}\n", tools::printable(text));
         else if (divergences_ == shown + 1) fmt::print("(further divergences counted, not shown)\n");
         std::fflush(stdout);
     }

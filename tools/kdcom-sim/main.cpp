@@ -26,6 +26,7 @@
 #include "../common/capture_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
+#include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "target_machine.hpp"
@@ -282,7 +283,7 @@ int run(const sim_options& opt) {
         for (auto wait = 2 * patience;;) {
             auto stop = client->wait_state_change(wait, ec);
             if (const auto text = new_prints(); !text.empty()) {
-                fmt::print("target says: {}", text);
+                fmt::print("target says: {}", tools::printable(text, tools::line_breaks::keep));
                 heard = true;
             }
             if (!ec) {
