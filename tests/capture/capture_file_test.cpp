@@ -1,7 +1,10 @@
 // Capture files written from sessions' taps: both views of one session (the debugger's and the
 // target's) hold the same traffic with the right directions, over every transport; records are on
 // disk as soon as write() returns; a full disk is reported, not fatal.
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -103,9 +106,56 @@ TEST(CaptureFile, AFileThatCannotBeWrittenIsReportedNotFatal) {
     std::error_code ec;
     EXPECT_FALSE(capture::capture_file::create("/nonexistent-dir/c.pcapng", {}, ec));
     EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
-    // /dev/full takes the open but no byte: the header write fails.
+    // /dev/full (a device, written as it stands) takes the open but no byte: the header write fails.
     EXPECT_FALSE(capture::capture_file::create("/dev/full", {}, ec));
     EXPECT_EQ(ec, std::errc::no_space_on_device);
+}
+
+std::string contents(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST(CaptureFile, IsCreatedPrivateAndNeverWritesThroughWhatWasThereBefore) {
+    scratch_dir files;
+    const std::string path = files.path + "/c.pcapng";
+    std::error_code ec;
+    auto c = capture::capture_file::create(path, {}, ec);
+    ASSERT_TRUE(c) << ec.message();
+    c.reset();
+    EXPECT_EQ(std::filesystem::status(path).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write)
+        << "a capture holds guest memory: 0600";
+
+    // An existing file is refused, and left as it was; overwritten only when asked.
+    std::ofstream(path) << "precious";
+    std::filesystem::permissions(path, std::filesystem::perms::all);
+    EXPECT_FALSE(capture::capture_file::create(path, {}, ec));
+    EXPECT_EQ(ec, std::errc::file_exists);
+    EXPECT_EQ(contents(path), "precious");
+    ASSERT_TRUE(capture::capture_file::create(path, {}, ec, capture::existing_file::overwrite)) << ec.message();
+    EXPECT_NE(contents(path), "precious");
+    EXPECT_EQ(std::filesystem::status(path).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+    // A symbolic link planted where the capture goes (say, in a shared temp dir) is never followed,
+    // even with overwrite, whether or not what it names exists.
+    const std::string victim = files.path + "/victim", planted = files.path + "/planted.pcapng";
+    std::ofstream(victim) << "victim";
+    std::filesystem::create_symlink(victim, planted);
+    for (const auto existing : {capture::existing_file::refuse, capture::existing_file::overwrite})
+        EXPECT_FALSE(capture::capture_file::create(planted, {}, ec, existing));
+    EXPECT_EQ(contents(victim), "victim");
+    const std::string dangling = files.path + "/dangling.pcapng";
+    std::filesystem::create_symlink(files.path + "/would-be-created", dangling);
+    EXPECT_FALSE(capture::capture_file::create(dangling, {}, ec, capture::existing_file::overwrite));
+    EXPECT_FALSE(std::filesystem::exists(files.path + "/would-be-created"));
+
+    // A FIFO nobody reads is refused at once rather than blocking the open.
+    const std::string fifo = files.path + "/live.pcapng";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    EXPECT_FALSE(capture::capture_file::create(fifo, {}, ec));
+    EXPECT_EQ(ec, std::errc::no_such_device_or_address);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "support/capture_contents.hpp"
@@ -107,6 +108,46 @@ TEST(KdcomSim, WritesACaptureOfTheDebuggersLinkWhereToldOrNone) {
     r = run("--dump 1 --capture /no-such-dir/c.pcapng");
     EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("cannot write the capture"), std::string::npos) << r.out;
+}
+
+TEST(KdcomSim, NeverOverwritesACaptureUnlessForcedAndEachRunHasItsOwnDefault) {
+    kdcom::test::scratch_dir dir;
+    const std::string kept = dir.path + "/kept.pcapng";
+    std::ofstream(kept) << "an earlier session";
+    auto r = run("--dump 1 --capture " + kept);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot write the capture " + kept + ": it exists already (--force overwrites it)"),
+              std::string::npos)
+        << r.out;
+    r = run("--dump 1 --capture " + kept + " --force");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_FALSE(kdcom::test::read_capture(kept).error);
+
+    // A symbolic link planted at the capture's path: refused, its target untouched.
+    std::ofstream(dir.path + "/victim") << "victim";
+    std::filesystem::create_symlink(dir.path + "/victim", dir.path + "/planted.pcapng");
+    r = run("--dump 1 --force --capture " + dir.path + "/planted.pcapng");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("symbolic link"), std::string::npos) << r.out;
+    std::ifstream victim(dir.path + "/victim");
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(victim), {}), "victim");
+
+    // Two runs at once, each with the default capture: two captures, both whole.
+    const std::string both = "TMPDIR=" + dir.path + "/tmp " + KDCOM_SIM_PATH + " --dump 1";
+    std::filesystem::create_directory(dir.path + "/tmp");
+    r = kdcom::test::run_command("(" + both + " > " + dir.path + "/a.txt) & " + both + " > " + dir.path +
+                                 "/b.txt; s=$?; wait $!; exit $(( s | $? ))");
+    EXPECT_EQ(r.status, 0) << r.out;
+    std::vector<std::filesystem::path> captures;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path + "/tmp"))
+        if (e.path().extension() == ".pcapng") captures.push_back(e.path());
+    ASSERT_EQ(captures.size(), 2u);
+    for (const auto& c : captures) {
+        EXPECT_EQ(c.filename().string().rfind("kdcom-sim-", 0), 0u) << c;
+        EXPECT_FALSE(kdcom::test::read_capture(c.string()).error) << c;
+        EXPECT_EQ(std::filesystem::status(c).permissions(),
+                  std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    }
 }
 
 TEST(KdcomSim, RunsTheBridgeAndTheKernelAsProcessesOfTheirOwn) {

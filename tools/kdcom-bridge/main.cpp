@@ -25,6 +25,7 @@ struct bridge_options {
     std::string guest = "shm://kdcom";
     std::string debugger = "unix-listen:///tmp/kdcom-kd.sock";
     std::string capture;
+    bool force = false;
 };
 
 void print_statistics(bridge::bridge& b) {
@@ -59,7 +60,8 @@ int run(const bridge_options& opt) {
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.capture.empty()) {
         recording = tools::open_capture(opt.capture, {"kdcom-bridge", debugger_address.to_string(),
-                                                      "guest " + guest_address.to_string()});
+                                                      "guest " + guest_address.to_string()},
+                                    opt.force);
         b->debugger_session().set_tap(capture::capture_tap(recording, role::target));
     }
     b->set_notice_handler([](const std::string& text) {
@@ -105,5 +107,6 @@ int main(int argc, char** argv) {
     app.add_option("--capture", opt.capture,
                    "Record every byte to and from the debugger in this pcapng file (kdcom-dump, kdcom-replay, "
                    "Wireshark with tools/wireshark/kdcom.lua read it)");
+    app.add_flag("--force", opt.force, "Overwrite the capture file if it exists");
     return kdcom::tools::tool_main("kdcom-bridge", app, argc, argv, [&] { return run(opt); });
 }

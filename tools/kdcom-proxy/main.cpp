@@ -35,7 +35,7 @@ using namespace std::chrono_literals;
 struct proxy_options {
     std::string listen, connect, capture;
     std::string debugger_on = "listen";
-    bool decode = false, json = false;
+    bool decode = false, json = false, force = false;
 };
 
 void say(const std::string& text) {
@@ -201,7 +201,8 @@ int run(const proxy_options& opt) {
 
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.capture.empty()) {
-        recording = tools::open_capture(opt.capture, {"kdcom-proxy", debugger_address.to_string(), target_address.to_string()});
+        recording = tools::open_capture(opt.capture, {"kdcom-proxy", debugger_address.to_string(), target_address.to_string()},
+                                    opt.force);
     }
     std::optional<tools::event_printer> printer;
     if (opt.decode || opt.json) printer.emplace("kdcom-proxy", opt.json);
@@ -235,6 +236,7 @@ int main(int argc, char** argv) {
                                              "unix:///PATH, fifo:///BASE, serial://, ...")
         ->required();
     app.add_option("--capture", opt.capture, "Record both directions in this pcapng file");
+    app.add_flag("--force", opt.force, "Overwrite the capture file if it exists");
     app.add_option("--debugger-on", opt.debugger_on, "Which side the debugger is on: listen or connect")
         ->check(CLI::IsMember({"listen", "connect"}))
         ->capture_default_str();

@@ -15,11 +15,14 @@
 #include <thread>
 #include <utility>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
+#include <fmt/chrono.h>
 #include <fmt/core.h>
 
 #include "../common/address_option.hpp"
@@ -54,8 +57,8 @@ struct sim_options {
     unsigned rate = 0;
     unsigned seed = 1;
     bool fast_path = false;
-    std::string capture = (std::filesystem::temp_directory_path() / "kdcom-sim.pcapng").string();
-    bool no_capture = false;
+    std::string capture;  // empty: a new file in the temp dir (default_capture_path())
+    bool no_capture = false, force = false;
     bool separate = false;
     std::string target;  // --target ADDR: only the simulated debugger, against the target there
     std::string serve;   // --serve ADDR: only the simulated target, serving KDCOM there
@@ -70,6 +73,13 @@ std::uint64_t image_size(const sim_options& opt) { return std::max<std::uint64_t
 
 // --serve ADDR: the simulated target alone (the fake kernel behind the bridge, which speaks KDCOM
 // in the target role at ADDR, as kdcom.dll does on a serial port) until SIGINT or SIGTERM.
+// A capture name no other run has: the time to the second and this process's id. (create()
+// refuses an existing file anyway; this keeps two runs at once from refusing each other.)
+std::string default_capture_path() {
+    const auto name = fmt::format("kdcom-sim-{:%Y%m%d-%H%M%S}-{}.pcapng", fmt::localtime(std::time(nullptr)), ::getpid());
+    return (std::filesystem::temp_directory_path() / name).string();
+}
+
 int run_target_only(const sim_options& opt) {
     const auto address = tools::parse_address_option(opt.serve, "--serve");
     guest::memory_image memory(image_size(opt), opt.seed);
@@ -160,7 +170,9 @@ int run(const sim_options& opt) {
     // The capture is taken where a debugger would see the wire: at the simulated debugger.
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.no_capture)
-        recording = tools::open_capture(opt.capture, {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"});
+        recording = tools::open_capture(opt.capture.empty() ? default_capture_path() : opt.capture,
+                                        {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"},
+                                        opt.force);
 
     // The debugger's link: a connection of the chosen kind, paced like a serial line if asked,
     // with the faults on what the debugger writes. The target side takes the other end.
@@ -409,7 +421,10 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(300u, 100000000u));
     app.add_option("--seed", opt.seed, "Seed for the memory image and the faults")->capture_default_str();
     app.add_flag("--fast-path", opt.fast_path, "Let the bridge answer physical reads from guest memory");
-    app.add_option("--capture", opt.capture, "Record the debugger's link in this pcapng file")->capture_default_str();
+    app.add_option("--capture", opt.capture,
+                   "Record the debugger's link in this pcapng file (default: a new kdcom-sim-DATE-TIME-PID.pcapng "
+                   "in the temp dir)");
+    app.add_flag("--force", opt.force, "Overwrite the capture file if it exists");
     app.add_flag("--no-capture", opt.no_capture, "Record nothing");
     app.add_flag("--separate", opt.separate,
                  "Run the bridge (kdcom-bridge) and the fake kernel as processes of their own (transport unix or tcp)");

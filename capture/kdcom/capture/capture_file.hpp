@@ -19,12 +19,18 @@
 
 namespace kdcom::capture {
 
+// What create() does when `path` is an existing regular file.
+enum class existing_file { refuse, overwrite };
+
 class capture_file {
 public:
-    // Creates (or truncates) `path` and writes the capture's header. Returns nullptr with `ec` set
-    // when the file cannot be created or written.
-    static std::unique_ptr<capture_file> create(const std::string& path, const capture_info& info,
-                                                std::error_code& ec);
+    // Creates `path` (mode 0600: a capture holds guest memory) and writes the capture's header.
+    // An existing regular file is refused (`ec` is file_exists) unless `existing` says overwrite;
+    // a symbolic link is never followed; an existing FIFO or device is written to (a FIFO only
+    // if someone reads it: a live Wireshark). Returns nullptr with `ec` set when the file cannot
+    // be created or written.
+    static std::unique_ptr<capture_file> create(const std::string& path, const capture_info& info, std::error_code& ec,
+                                                existing_file existing = existing_file::refuse);
     ~capture_file();
     capture_file(const capture_file&) = delete;
     capture_file& operator=(const capture_file&) = delete;
