@@ -44,6 +44,9 @@ enum class errc {
     capture_corrupt,       // a block whose lengths, options or references do not add up
     capture_foreign_link,  // packets of a link type that is not a kdcom byte stream
     capture_torn,          // the input ends inside a block (the writer died mid-record)
+
+    // Added after the groups above, so that their values stay as they were.
+    shm_no_ready,  // a guest connected to the rendezvous and did not say it mapped the region in time
 };
 
 // The category object. Its name is "kdcom"; messages are short English sentences without a
@@ -77,6 +80,7 @@ inline const std::error_category& error_category() noexcept {
             case errc::capture_corrupt: return "corrupt pcapng block";
             case errc::capture_foreign_link: return "capture of another link type, not a KDCOM byte stream";
             case errc::capture_torn: return "capture torn: it ends inside a block";
+            case errc::shm_no_ready: return "the guest did not say it mapped the shared region in time";
             }
             return "unknown kdcom error";
         }

@@ -521,6 +521,27 @@ TEST(Session, UnixListenerSocketFilesArePrivateAndStaleOnesAreReplaced) {
     EXPECT_NE(replacement, nullptr);
 }
 
+TEST(Session, AUnixListenerRemovesOnlyTheSocketFileItMade) {
+    asio::io_context io;
+    scratch_dir dir;
+    const std::string path = dir.path + "/kd.sock";
+    std::error_code ec;
+    auto first = net::make_unix_listener(io.get_executor(), path, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    // Someone removes the first instance's socket file, and a second instance binds the path.
+    ASSERT_EQ(::unlink(path.c_str()), 0);
+    auto second = net::make_unix_listener(io.get_executor(), path, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    first->close();
+    first.reset();
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::symlink_status(path))) << "the second instance's socket stays";
+    asio::local::stream_protocol::socket client(io);
+    client.connect(asio::local::stream_protocol::endpoint(path), ec);
+    EXPECT_FALSE(ec) << "and still reaches it: " << ec.message();
+    second->close();
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(path))) << "its own is removed";
+}
+
 TEST(Session, ManySessionsShareOneIoContext) {
     asio::io_context io;
     constexpr int pairs = 50;

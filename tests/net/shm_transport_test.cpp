@@ -328,6 +328,44 @@ TEST(ShmTransport, OneGuestAtATimeOthersAreRefusedUntilItLeaves) {
     EXPECT_TRUE(host2 && guest2) << "the next guest is accepted";
 }
 
+TEST(ShmTransport, AProcessThatConnectsAndSaysNothingLosesTheGuestSlotAfterTheHelloTimeout) {
+    net::shm_options options;
+    options.hello_timeout = 300ms;
+    host_and_guest hg(options);
+    // Connects to the rendezvous and never answers the hello.
+    asio::local::stream_protocol::socket squatter(hg.io);
+    squatter.connect(net::shm_rendezvous_path(hg.name));
+    std::unique_ptr<net::byte_stream> held;
+    hg.host->async_open([&](std::error_code, std::unique_ptr<net::byte_stream> s) { held = std::move(s); });
+    ASSERT_TRUE(hg.run_until([&] { return held != nullptr; }));
+    std::error_code read_error;
+    bool read_done = false;
+    std::uint8_t byte;
+    const auto started = std::chrono::steady_clock::now();
+    held->async_read_some(std::span(&byte, 1), [&](std::error_code ec, std::size_t) {
+        read_error = ec;
+        read_done = true;
+    });
+    ASSERT_TRUE(hg.run_until([&] { return read_done; }, 5s)) << "the host does not wait for ever";
+    EXPECT_EQ(read_error, errc::shm_no_ready);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 250ms);
+    held->close();  // as the session does when its stream fails
+    // The slot is free: a real guest (which answers the hello) gets it and keeps it.
+    auto [host, guest] = connect(hg);
+    ASSERT_TRUE(host && guest) << "the real guest is accepted";
+    hg.run_until([] { return false; }, 500ms);  // past the hello timeout
+    bool sent = false, received = false;
+    std::error_code received_error;
+    bytes buffer(16);
+    guest->async_send_message(KDCOM_SHM_KDCOM_BYTES, bytes{1, 2, 3}, [&](std::error_code, std::size_t) { sent = true; });
+    host->async_read_some(buffer, [&](std::error_code ec, std::size_t) {
+        received_error = ec;
+        received = true;
+    });
+    ASSERT_TRUE(hg.run_until([&] { return sent && received; }));
+    EXPECT_FALSE(received_error) << "the ready byte came: the guest keeps the slot. " << received_error.message();
+}
+
 TEST(ShmTransport, AStalledGuestFailsTheHostsWriteWithoutBlockingTheLoop) {
     net::shm_options options;
     options.region.ring_size = 4096;

@@ -150,6 +150,18 @@ TEST(KdcomSim, NeverOverwritesACaptureUnlessForcedAndEachRunHasItsOwnDefault) {
     }
 }
 
+TEST(KdcomSim, LeavesNothingBehindInTheTempDirAfterANormalExit) {
+    kdcom::test::scratch_dir dir;
+    const std::string env = "TMPDIR=" + dir.path + " KDCOM_SHM_DIR=" + dir.path + " ";
+    for (const char* args : {"--transport unix", "--transport shm", "--separate", "--separate --transport tcp", "--fast-path"}) {
+        const auto r = kdcom::test::run_command(env + KDCOM_SIM_PATH + " --dump 1 --no-capture " + args);
+        EXPECT_EQ(r.status, 0) << args << "\n" << r.out;
+        std::string left;
+        for (const auto& e : std::filesystem::directory_iterator(dir.path)) left += e.path().filename().string() + " ";
+        EXPECT_EQ(left, "") << args;
+    }
+}
+
 TEST(KdcomSim, RunsTheBridgeAndTheKernelAsProcessesOfTheirOwn) {
     for (const char* transport : {"unix", "tcp"}) {
         const auto r = run(std::string("--separate --dump 2 --no-capture --faults loss=0.01,corrupt=0.01 --transport ") + transport);

@@ -213,12 +213,10 @@ int run(const sim_options& opt) {
         } else {
             throw tools::tool_error("with --separate, --transport must be unix or tcp");
         }
-        const std::string log = (std::filesystem::temp_directory_path() / (name + ".log")).string();
         target = std::make_unique<tools::separate_machine>(
             bridge_program.string(), name, bridge_address,
             std::vector<std::string>{self.string(), "--part", "kernel", "--shm", name, "--dump", std::to_string(opt.dump_mib),
-                                     "--seed", std::to_string(opt.seed)},
-            log);
+                                     "--seed", std::to_string(opt.seed)});
     } else {
         const auto kind = net::parse_pair_kind(opt.transport);
         if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <exception>
 #include <cstring>
 #include <chrono>
 #include <filesystem>
@@ -130,10 +132,14 @@ private:
 class separate_machine final : public target_machine {
 public:
     // Starts `bridge_program` (kdcom-bridge) with the guest at shm://NAME and the debugger at
-    // `debugger_address`, and `kernel_command` (the kernel part), both writing to `log`.
+    // `debugger_address`, and `kernel_command` (the kernel part), both writing to a new log in the
+    // temp dir (made with mkostemps: a fresh name, mode 0600, never a file planted there).
     separate_machine(const std::string& bridge_program, const std::string& name, const std::string& debugger_address,
-                     const std::vector<std::string>& kernel_command, std::string log)
-        : log_(std::move(log)) {
+                     const std::vector<std::string>& kernel_command) {
+        std::string pattern = (std::filesystem::temp_directory_path() / (name + "-XXXXXX.log")).string();
+        log_fd_ = ::mkostemps(pattern.data(), 4, O_CLOEXEC);
+        if (log_fd_ < 0) throw tool_error(fmt::format("cannot create a log in {}: {}", pattern, std::strerror(errno)));
+        log_ = pattern;
         bridge_ = spawn({bridge_program, "--guest", "shm://" + name, "--debugger", debugger_address});
         // The kernel attaches once the bridge's shared memory is there.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -141,7 +147,13 @@ public:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         kernel_ = spawn(kernel_command);
     }
-    ~separate_machine() override { switch_off(); }
+    // The log goes with a normal end; when an error is on its way out, it stays for the user.
+    ~separate_machine() override {
+        switch_off();
+        ::close(log_fd_);
+        if (std::uncaught_exceptions() > 0) fmt::print(stderr, "the bridge's and the kernel's output: {}\n", log_);
+        else ::unlink(log_.c_str());
+    }
 
     void switch_off() override {
         for (pid_t* pid : {&kernel_, &bridge_}) {
@@ -168,15 +180,15 @@ public:
         while (std::getline(in, line))
             if (line.rfind("statistics: ", 0) == 0) statistics = line;
         if (!statistics.empty()) fmt::print("bridge {}\n", statistics);
-        fmt::print("the bridge and the kernel ran as processes of their own; their output: {}\n", log_);
+        fmt::print("the bridge and the kernel ran as processes of their own\n");
     }
 
 private:
     pid_t spawn(const std::vector<std::string>& command) {
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+        posix_spawn_file_actions_adddup2(&actions, log_fd_, STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&actions, log_fd_, STDERR_FILENO);
         std::vector<char*> argv;
         for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
@@ -188,6 +200,7 @@ private:
     }
 
     std::string log_;
+    int log_fd_ = -1;  // O_APPEND is not needed: both children share this one file offset
     pid_t bridge_ = -1, kernel_ = -1;
 };
 

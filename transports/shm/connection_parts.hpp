@@ -29,6 +29,9 @@ struct connection_parts {
     std::optional<asio::local::stream_protocol::socket> control;  // if any: closes when the peer process is gone
     std::chrono::steady_clock::duration stall_timeout;
     std::chrono::steady_clock::duration poll_window;
+    // If set (the host of a rendezvous): the connection fails unless the peer's ready byte comes
+    // on `control` within this time.
+    std::optional<std::chrono::steady_clock::duration> hello_timeout;
     std::string description;
     std::function<void()> on_close;
     std::function<void()>* end_from_outside = nullptr;  // if set: receives a function that ends the connection

@@ -24,11 +24,21 @@ public:
     explicit channel(connection_parts parts)
         : executor_(parts.executor), memory_(std::move(parts.memory)), region_(parts.region, parts.parameters, parts.side),
           doorbell_(executor_, parts.own_doorbell.release()), ring_peer_(std::move(parts.ring_peer)),
-          control_(std::move(parts.control)), stall_timer_(executor_), stall_timeout_(parts.stall_timeout),
+          control_(std::move(parts.control)), hello_timeout_(parts.hello_timeout), hello_timer_(executor_),
+          stall_timer_(executor_), stall_timeout_(parts.stall_timeout),
           poll_window_(parts.poll_window), on_close_(std::move(parts.on_close)), stage_(parts.parameters.max_message) {}
 
     void start() {
-        if (control_) watch_control();
+        if (!control_) return;
+        watch_control();
+        if (hello_timeout_) {
+            hello_timer_.expires_after(*hello_timeout_);
+            hello_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+                if (ec || self->closed_ || self->peer_ready_) return;
+                self->fail(errc::shm_no_ready);
+                self->pump(woken);
+            });
+        }
     }
 
     // Ends the connection as if the peer had gone (a VMM saying the guest rebooted).
@@ -85,6 +95,7 @@ public:
         std::error_code ignored;
         doorbell_.close(ignored);
         if (control_) control_->close(ignored);
+        hello_timer_.cancel();
         stall_timer_.cancel();
         ring_peer_ = nullptr;
         deliver_later();
@@ -363,11 +374,18 @@ private:
         });
     }
 
-    // The peer never writes to the socket; end of file (or any error) means its process is gone.
+    // The peer writes one byte to the socket, its ready byte (after that, bytes mean nothing);
+    // end of file (or any error) means its process is gone.
     void watch_control() {
         control_->async_read_some(asio::buffer(&control_byte_, 1), [self = shared_from_this()](std::error_code ec, std::size_t) {
             if (self->closed_ || ec == asio::error::operation_aborted) return;
-            if (!ec) return self->watch_control();
+            if (!ec) {
+                if (self->control_byte_ == shm_ready_byte && !self->peer_ready_) {
+                    self->peer_ready_ = true;
+                    self->hello_timer_.cancel();
+                }
+                return self->watch_control();
+            }
             self->fail(asio::error::eof);
             self->pump(woken);
         });
@@ -379,6 +397,9 @@ private:
     asio::posix::stream_descriptor doorbell_;
     std::function<void()> ring_peer_;
     std::optional<asio::local::stream_protocol::socket> control_;
+    std::optional<std::chrono::steady_clock::duration> hello_timeout_;
+    asio::steady_timer hello_timer_;
+    bool peer_ready_ = false;
     asio::steady_timer stall_timer_;
     std::chrono::steady_clock::duration stall_timeout_;
     std::chrono::steady_clock::duration poll_window_;

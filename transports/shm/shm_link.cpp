@@ -117,6 +117,7 @@ std::unique_ptr<byte_stream> host_accept(const std::string& name, const shm_opti
     parts.control.emplace(std::move(socket));
     parts.stall_timeout = options.stall_timeout;
     parts.poll_window = options.poll_window;
+    parts.hello_timeout = options.hello_timeout;
     parts.on_close = std::move(on_close);
     return shm_detail::make_connection(std::move(parts));
 }
@@ -211,6 +212,13 @@ std::error_code receive_shm_attachment(int socket, bool wait, shm_attachment& ou
     mapping region = map_region(fds[0].get(), static_cast<std::size_t>(h.region_size), ec);
     if (ec) return ec;
     if ((ec = shm::region::read_parameters(region.bytes(), out.parameters))) return ec;
+    // The hello's answer: the host keeps the guest slot only for a guest that says it has mapped
+    // the region (a process that connects and says nothing would otherwise hold it for ever).
+    const std::uint8_t ready = shm_ready_byte;
+    ssize_t sent;
+    do sent = ::send(socket, &ready, 1, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent != 1) return last_error();
     out.memory = std::move(region);
     out.host_doorbell = std::move(fds[1]);
     out.guest_doorbell = std::move(fds[2]);

@@ -8,7 +8,6 @@
 #include <unistd.h>
 #endif
 
-#include <filesystem>
 #include <optional>
 
 #include <asio/connect.hpp>
@@ -40,6 +39,23 @@ void tune(asio::ip::tcp::socket& s) {
     s.set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
+// The socket file a Unix listener made, removed when the listener closes, but only if it is
+// still the one it made: another instance may have removed it and bound its own at the path.
+struct owned_socket_file {
+    std::string path;
+    std::uint64_t device = 0, inode = 0;
+
+    void remove_if_still_ours() {
+        if (path.empty()) return;
+#ifndef _WIN32
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == device && st.st_ino == inode)
+            ::unlink(path.c_str());
+#endif
+        path.clear();
+    }
+};
+
 // Accepts peers one at a time. Shared state, so that callbacks outlive a destroyed link safely.
 template <class Protocol>
 class socket_listener final : public listener {
@@ -49,10 +65,10 @@ public:
     using factory_type = std::function<std::unique_ptr<byte_stream>(socket_type, std::function<void()>, std::error_code&)>;
 
     // `factory` turns an accepted socket into the stream handed out (by default, the socket itself).
-    socket_listener(acceptor_type acceptor, std::string description, std::string unlink_on_close = {},
+    socket_listener(acceptor_type acceptor, std::string description, owned_socket_file socket_file = {},
                     factory_type factory = {})
         : state_(std::make_shared<state>(std::move(acceptor))), description_(std::move(description)),
-          unlink_on_close_(std::move(unlink_on_close)) {
+          socket_file_(std::move(socket_file)) {
         state_->factory = factory ? std::move(factory) : [](socket_type socket, std::function<void()> on_close, std::error_code&) {
             std::error_code ec;
             const auto peer = socket.remote_endpoint(ec);
@@ -79,11 +95,7 @@ public:
         // A waiting async_open ends now (and lets go of what its handler holds).
         if (auto h = std::exchange(state_->pending, nullptr))
             asio::post(state_->acceptor.get_executor(), [h = std::move(h)] { h(asio::error::operation_aborted, nullptr); });
-        if (!unlink_on_close_.empty()) {
-            std::error_code ignored_remove;
-            std::filesystem::remove(unlink_on_close_, ignored_remove);
-            unlink_on_close_.clear();
-        }
+        socket_file_.remove_if_still_ours();
     }
     std::string describe() const override { return description_; }
     asio::any_io_executor get_executor() const override { return state_->acceptor.get_executor(); }
@@ -143,7 +155,7 @@ private:
 
     std::shared_ptr<state> state_;
     std::string description_;
-    std::string unlink_on_close_;
+    owned_socket_file socket_file_;
 };
 
 // Connects (again, each time async_open is called).
@@ -264,8 +276,16 @@ std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, co
                                              unix_stream_factory factory) {
     auto acceptor = bind_unix_acceptor(ex, path, ec);
     if (ec) return nullptr;
+    owned_socket_file file{path};
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        file.device = st.st_dev;
+        file.inode = st.st_ino;
+    } else {
+        file.path.clear();  // gone already: nothing of ours to remove
+    }
     return std::make_unique<socket_listener<asio::local::stream_protocol>>(
-        std::move(acceptor), "listening on unix " + path, path, std::move(factory));
+        std::move(acceptor), "listening on unix " + path, std::move(file), std::move(factory));
 }
 #endif
 

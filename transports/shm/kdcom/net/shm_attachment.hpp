@@ -76,10 +76,15 @@ struct shm_attachment {
     shm_detail::unique_fd guest_doorbell;  // and waits on this one
 };
 
+// The byte a guest sends back once it has mapped the region: the host's sign that the one guest
+// slot is taken by a guest and not by a process that connected and went quiet.
+inline constexpr std::uint8_t shm_ready_byte = 'R';
+
 // Receives the host's hello and descriptors on a connected rendezvous socket and checks them
-// (magic, version, the file's size, the region header) before anything is used. `wait`: block
-// until the hello arrives; otherwise the socket must be readable. A host that closes without a
-// word (it already has a guest) gives std::errc::connection_refused.
+// (magic, version, the file's size, the region header) before anything is used, then answers
+// with shm_ready_byte. `wait`: block until the hello arrives; otherwise the socket must be
+// readable. A host that closes without a word (it already has a guest) gives
+// std::errc::connection_refused.
 std::error_code receive_shm_attachment(int socket, bool wait, shm_attachment& out);
 
 }  // namespace kdcom::net

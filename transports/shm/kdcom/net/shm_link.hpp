@@ -35,6 +35,9 @@ struct shm_options {
     // the other sends it no signals: a conversation in full swing costs no system calls for
     // doorbells, as KVM's halt polling does for vCPUs. Zero: sleep at once.
     std::chrono::steady_clock::duration poll_window = std::chrono::microseconds(200);
+    // Host: how long a guest that connected to the rendezvous has to say it mapped the region
+    // before it is closed and the slot goes to the next guest.
+    std::chrono::steady_clock::duration hello_timeout = std::chrono::seconds(2);
 };
 
 // Where the rendezvous socket for NAME lives.
