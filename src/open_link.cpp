@@ -15,13 +15,18 @@ namespace kdcom::net {
 namespace {
 
 std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const transport::address& a, [[maybe_unused]] role side,
-                                      std::string& message) {
+                                      std::string& message, transport::address& reachable_at) {
     using transport::address_kind;
     std::error_code ec;
     std::unique_ptr<link> l;
     switch (a.kind) {
     case address_kind::tcp_connect: return make_tcp_client(ex, a.host, a.port);
-    case address_kind::tcp_listen: l = make_tcp_listener(ex, a.host, a.port, ec); break;
+    case address_kind::tcp_listen:
+        if (auto t = make_tcp_listener(ex, a.host, a.port, ec)) {
+            reachable_at.port = t->local_port();
+            l = std::move(t);
+        }
+        break;
     case address_kind::serial: return make_serial_link(ex, a.path, a.serial);
 #if defined(_WIN32)
     case address_kind::windows_pipe_connect: return make_pipe_client(ex, a.path);
@@ -46,6 +51,11 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
         if (a.shm_ring_size) options.region.ring_size = a.shm_ring_size;
         if (a.shm_guest) return make_shm_guest(ex, a.path, options);
         l = make_shm_host(ex, a.path, options, ec);
+        if (!l) {
+            message = "cannot listen on " + a.to_string() + " (rendezvous socket " + shm_rendezvous_path(a.path) +
+                      "): " + ec.message();
+            return nullptr;
+        }
         break;
     }
 #endif
@@ -57,8 +67,10 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
 }  // namespace
 
 std::unique_ptr<link> open_link(const asio::any_io_executor& ex, const transport::address& a, role side,
-                                std::string& message) {
-    auto l = open_plain_link(ex, a, side, message);
+                                std::string& message, transport::address* reachable_at) {
+    transport::address reachable = a;
+    auto l = open_plain_link(ex, a, side, message, reachable);
+    if (reachable_at) *reachable_at = reachable;
     if (l && a.line_rate > 0) return std::make_unique<rate_limited_link>(std::move(l), a.line_rate);
     return l;
 }

@@ -93,6 +93,14 @@ TEST(KdcomBridge, RefusesAddressesItCannotUse) {
                               dir.path + "/c.txt");
     EXPECT_EQ(unwritable.wait_exit(), 2);
     EXPECT_NE(unwritable.output().find("cannot write the capture"), std::string::npos) << unwritable.output();
+    // A rendezvous directory too long for a socket path: said, with the path.
+    const std::string long_dir = dir.path + "/" + std::string(120, 'd');
+    const auto r = run_command("KDCOM_SHM_DIR=" + long_dir + " " + KDCOM_BRIDGE_PATH + " --guest shm://x --debugger unix-listen://" +
+                               dir.path + "/s2");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot listen on shm://x (rendezvous socket " + long_dir + "/kdcom-shm-x.sock): File name too long"),
+              std::string::npos)
+        << r.out;
 }
 
 }  // namespace

@@ -154,6 +154,16 @@ TEST(KdcomReplay, UnusableInputIsRefusedWithTheReason) {
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.out.find("capture torn"), std::string::npos) << r.out;
     EXPECT_EQ(replay(bad + " --as debugger --transport tcp --connect tcp://127.0.0.1:1").status, 2);
+    // A peer that is not there is no divergence: exit 2 at once, with the reason.
+    std::ofstream(bad) << script_line("t2d", 2, "00");
+    const auto started = std::chrono::steady_clock::now();
+    r = replay(bad + " --as debugger --connect unix://" + dir.path + "/nobody.sock");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("is unreachable or gone: unix " + dir.path + "/nobody.sock: No such file or directory"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("divergence"), std::string::npos) << r.out;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
     EXPECT_EQ(replay(bad + " --transport carrier-pigeon").status, 2);
     EXPECT_EQ(replay(dir.path + "/missing").status, 2);
 }

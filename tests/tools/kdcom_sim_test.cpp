@@ -194,6 +194,20 @@ TEST(KdcomSim, TheSimulatedDebuggerAndTargetRunApartOverAnyAddress) {
         EXPECT_NE(target_process.output().find("guest crossings"), std::string::npos) << target_process.output();
     }
     EXPECT_EQ(run("--target carrier-pigeon://x").status, 2);
+    {
+        // Listening on a host name and port 0: the port it got is the one printed, and it works.
+        kdcom::test::tool_process served(KDCOM_SIM_PATH, {"--serve", "tcp-listen://localhost:0", "--dump", "1"}, dir.path + "/tcp.txt");
+        ASSERT_TRUE(served.wait_for_output("serving KDCOM at")) << served.output();
+        const auto out = served.output();
+        const auto at = out.find("tcp-listen://localhost:");
+        ASSERT_NE(at, std::string::npos) << out;
+        const int port = std::stoi(out.substr(at + 23));
+        EXPECT_GT(port, 0) << out;
+        const auto r = run("--target tcp://127.0.0.1:" + std::to_string(port) + " --dump 1 --no-capture");
+        EXPECT_EQ(r.status, 0) << r.out;
+        ::kill(served.pid, SIGTERM);
+        EXPECT_EQ(served.wait_exit(), 0);
+    }
     // A target that cannot be reached: exit 2 at once, with the reason.
     const auto started = std::chrono::steady_clock::now();
     const auto r = run("--target unix://" + dir.path + "/nobody.sock --no-capture");

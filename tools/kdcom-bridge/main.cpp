@@ -45,13 +45,13 @@ int run(const bridge_options& opt) {
     if (guest_address.kind != transport::address_kind::shared_memory || guest_address.shm_guest)
         throw tools::tool_error("the guest address must be shm://NAME (this side creates the shared memory)",
                                 tools::exit_usage);
-    const auto debugger_address = tools::parse_address_option(opt.debugger, "debugger");
+    auto debugger_address = tools::parse_address_option(opt.debugger, "debugger");
 
     asio::io_context io;
     std::string error;
     auto guest = net::open_link(io.get_executor(), guest_address, role::target, error);
     if (!guest) throw tools::tool_error(error, tools::exit_usage);
-    auto debugger = net::open_link(io.get_executor(), debugger_address, role::target, error);
+    auto debugger = net::open_link(io.get_executor(), debugger_address, role::target, error, &debugger_address);
     if (!debugger) throw tools::tool_error(error, tools::exit_usage);
 
     bridge::options options;

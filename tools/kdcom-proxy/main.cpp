@@ -179,24 +179,24 @@ private:
 };
 
 int run(const proxy_options& opt) {
-    const auto listen_address = tools::parse_address_option(opt.listen, "--listen");
-    const auto connect_address = tools::parse_address_option(opt.connect, "--connect");
+    auto listen_address = tools::parse_address_option(opt.listen, "--listen");
+    auto connect_address = tools::parse_address_option(opt.connect, "--connect");
     if (tools::connects_only(listen_address))
         throw tools::tool_error("--listen needs an address to listen on (tcp-listen://, unix-listen://, pipe server), not '" +
                                 opt.listen + "'");
     if (connect_address.listens())
         throw tools::tool_error("--connect needs an address to connect to, not the listening '" + opt.connect + "'");
     const bool debugger_listens = opt.debugger_on == "listen";
-    const auto& debugger_address = debugger_listens ? listen_address : connect_address;
-    const auto& target_address = debugger_listens ? connect_address : listen_address;
+    auto& debugger_address = debugger_listens ? listen_address : connect_address;
+    auto& target_address = debugger_listens ? connect_address : listen_address;
 
     asio::io_context io;
     std::string error;
     // Toward the debugger the proxy plays the target, and the other way round (a FIFO pair needs
     // to know which of its files to read).
-    auto debugger_link = net::open_link(io.get_executor(), debugger_address, role::target, error);
+    auto debugger_link = net::open_link(io.get_executor(), debugger_address, role::target, error, &debugger_address);
     if (!debugger_link) throw tools::tool_error(error);
-    auto target_link = net::open_link(io.get_executor(), target_address, role::debugger, error);
+    auto target_link = net::open_link(io.get_executor(), target_address, role::debugger, error, &target_address);
     if (!target_link) throw tools::tool_error(error);
 
     std::shared_ptr<capture::capture_file> recording;

@@ -217,7 +217,7 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     if (opt.as != "debugger" && opt.as != "target") throw tools::tool_error("--as must be debugger or target");
     if (opt.connect.empty() == opt.listen.empty()) throw tools::tool_error("--as needs one of --connect or --listen");
     const std::string& text = opt.connect.empty() ? opt.listen : opt.connect;
-    const auto address = tools::parse_address_option(text, opt.connect.empty() ? "--listen" : "--connect");
+    auto address = tools::parse_address_option(text, opt.connect.empty() ? "--listen" : "--connect");
     if (!opt.listen.empty() && tools::connects_only(address))
         throw tools::tool_error("--listen needs an address to listen on (tcp-listen://, unix-listen://, ...)");
     if (!opt.connect.empty() && address.listens())
@@ -228,9 +228,23 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     asio::io_context io;
     auto work = asio::make_work_guard(io);
     std::string error;
-    auto link = net::open_link(io.get_executor(), address, mine, error);
+    auto link = net::open_link(io.get_executor(), address, mine, error, &address);
     if (!link) throw tools::tool_error(error);
-    auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}));
+    // A peer that cannot be reached, or goes, ends the replay (exit 2, with the reason) unless the
+    // address asks to reconnect: that is no divergence.
+    auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}),
+                                        {.reconnect = address.reconnect});
+    std::string link_problem;
+    session->set_notice_handler([&](const net::session_notice& n) {
+        if (n.kind == net::session_notice::what::link_failed || n.kind == net::session_notice::what::stream_closed)
+            link_problem = n.text;
+    });
+    auto lost = [&](std::error_code ec) {
+        if (ec != net::session_errc::closed) return;
+        throw tools::tool_error("the peer at " + address.to_string() + " is unreachable or gone" +
+                                    (link_problem.empty() ? "" : ": " + link_problem),
+                                tools::exit_usage);
+    };
     inbox box;
     session->start();
     keep_receiving(session, box);
@@ -242,14 +256,18 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
         const auto& p = script.packets[i];
         if (p.direction == outgoing) {
             std::error_code send_error;
-            if (!send_and_wait(io, *session, p, tally.step_deadline(), send_error) || send_error) {
+            const bool acknowledged = send_and_wait(io, *session, p, tally.step_deadline(), send_error);
+            lost(send_error);
+            if (!acknowledged || send_error) {
                 tally.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", i + 1,
                                          describe(p), opt.timeout, send_error ? ": " + send_error.message() : ""));
                 break;
             }
             tally.matched();
         } else {
-            if (!run_until(io, [&] { return !box.packets.empty(); }, tally.step_deadline())) {
+            const bool arrived = run_until(io, [&] { return !box.packets.empty() || box.error; }, tally.step_deadline());
+            if (box.packets.empty()) lost(box.error);
+            if (!arrived || box.packets.empty()) {
                 tally.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", i + 1, describe(p), opt.timeout));
                 break;
             }

@@ -81,11 +81,11 @@ std::string default_capture_path() {
 }
 
 int run_target_only(const sim_options& opt) {
-    const auto address = tools::parse_address_option(opt.serve, "--serve");
+    auto address = tools::parse_address_option(opt.serve, "--serve");
     guest::memory_image memory(image_size(opt), opt.seed);
     asio::io_context io;
     std::string error;
-    auto link = net::open_link(io.get_executor(), address, role::target, error);
+    auto link = net::open_link(io.get_executor(), address, role::target, error, &address);
     if (!link) throw tools::tool_error(error);
     bridge::options bo;
     bo.endpoint = net::config_for(address, bo.endpoint);

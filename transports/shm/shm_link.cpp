@@ -15,7 +15,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <asio/post.hpp>
+
 #include "kdcom/error.hpp"
+#include "kdcom/net/socket_link.hpp"
 
 namespace kdcom::net {
 namespace {
@@ -150,8 +153,12 @@ public:
     void async_open(stream_handler handler) override {
         auto socket = std::make_shared<asio::local::stream_protocol::socket>(executor_);
         current_ = socket;
+        std::error_code path_error;
+        const auto endpoint = unix_endpoint(path_, path_error);
+        if (!endpoint)
+            return asio::post(executor_, [handler = std::move(handler), path_error] { handler(path_error, nullptr); });
         socket->async_connect(
-            asio::local::stream_protocol::endpoint(path_),
+            *endpoint,
             [socket, handler = std::move(handler), name = name_, options = options_](std::error_code ec) mutable {
                 if (ec) return handler(ec, nullptr);
                 socket->async_wait(asio::socket_base::wait_read, [socket, handler = std::move(handler), name,

@@ -5,10 +5,12 @@
 
 #if !defined(_WIN32)
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #endif
 
 #include <optional>
+#include <vector>
 
 #include <asio/connect.hpp>
 #include <asio/post.hpp>
@@ -217,14 +219,29 @@ std::unique_ptr<link> make_tcp_client(const asio::any_io_executor& ex, std::stri
 
 std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, const std::string& host,
                                             std::uint16_t port, std::error_code& ec) {
-    const auto address = asio::ip::make_address(host, ec);
-    if (ec) return nullptr;
-    const asio::ip::tcp::endpoint endpoint(address, port);
+    // A literal address, or a name (localhost) resolved here: the first of its addresses that binds.
+    std::vector<asio::ip::tcp::endpoint> candidates;
+    if (const auto literal = asio::ip::make_address(host, ec); !ec) {
+        candidates.emplace_back(literal, port);
+    } else {
+        asio::ip::tcp::resolver resolver(ex);
+        const auto results = resolver.resolve(host, std::to_string(port),
+                                              asio::ip::resolver_base::passive | asio::ip::resolver_base::numeric_service, ec);
+        if (ec) return nullptr;
+        for (const auto& r : results) candidates.push_back(r.endpoint());
+        if (candidates.empty()) ec = asio::error::host_not_found;
+    }
     asio::ip::tcp::acceptor acceptor(ex);
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    for (const auto& endpoint : candidates) {
+        ec.clear();
+        std::error_code ignored;
+        acceptor.close(ignored);
+        acceptor.open(endpoint.protocol(), ec);
+        if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor.bind(endpoint, ec);
+        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (!ec) break;
+    }
     if (ec) return nullptr;
     const auto bound = acceptor.local_endpoint(ec);
     if (ec) return nullptr;
@@ -237,14 +254,27 @@ std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::str
     return std::make_unique<socket_client<asio::local::stream_protocol>>(
         ex, description,
         [path = std::move(path)](asio::local::stream_protocol::socket& socket, std::function<void(std::error_code)> done) {
-            socket.async_connect(asio::local::stream_protocol::endpoint(path), std::move(done));
+            std::error_code ec;
+            const auto endpoint = unix_endpoint(path, ec);
+            if (!endpoint) return asio::post(socket.get_executor(), [done = std::move(done), ec] { done(ec); });
+            socket.async_connect(*endpoint, std::move(done));
         });
+}
+
+std::optional<asio::local::stream_protocol::endpoint> unix_endpoint(const std::string& path, std::error_code& ec) {
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+        ec = std::make_error_code(std::errc::filename_too_long);
+        return std::nullopt;
+    }
+    return asio::local::stream_protocol::endpoint(path);
 }
 
 asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_executor& ex, const std::string& path,
                                                           std::error_code& ec) {
     using stream = asio::local::stream_protocol;
     stream::acceptor acceptor(ex);
+    const auto endpoint = unix_endpoint(path, ec);
+    if (!endpoint) return acceptor;
     // A socket file left by a dead process refuses connections: remove it. One a live listener
     // answers on is somebody's session: leave it and report the address in use.
     struct stat st {};
@@ -255,7 +285,7 @@ asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_exe
         }
         stream::socket probe(ex);
         std::error_code probe_ec;
-        probe.connect(stream::endpoint(path), probe_ec);
+        probe.connect(*endpoint, probe_ec);
         if (!probe_ec) {
             ec = std::make_error_code(std::errc::address_in_use);
             return acceptor;
@@ -266,7 +296,7 @@ asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_exe
     if (ec) return acceptor;
     // Created with mode 0600: only this user may talk to the kernel debugger.
     const mode_t old_mask = ::umask(0177);
-    acceptor.bind(stream::endpoint(path), ec);
+    acceptor.bind(*endpoint, ec);
     ::umask(old_mask);
     if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
     return acceptor;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -48,6 +49,10 @@ std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, co
 // other file left alone (file_exists).
 asio::local::stream_protocol::acceptor bind_unix_acceptor(const asio::any_io_executor& ex, const std::string& path,
                                                           std::error_code& ec);
+
+// The endpoint of the socket file at `path`, or nothing with `ec` set to filename_too_long when
+// the path is longer than a socket address holds (about 107 bytes; Asio would throw).
+std::optional<asio::local::stream_protocol::endpoint> unix_endpoint(const std::string& path, std::error_code& ec);
 #endif
 
 }  // namespace kdcom::net
