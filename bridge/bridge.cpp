@@ -110,6 +110,7 @@ private:
         reset_unreported_ = false;  // the next guest reports its state when it breaks
         outbox_.clear();
         writing_ = false;
+        reading_guest_ = false;
         if (guest_send_in_flight_) session_->cancel_send();  // nobody waits for it any more
         guest_send_in_flight_ = false;
         reset_after_send_completed_ = false;
@@ -117,10 +118,16 @@ private:
         if (!closed_) open_guest();
     }
 
+    // One guest call at a time; none while the answers to earlier ones wait to be written (a
+    // guest that calls and never reads its answers is then stalled, and dropped for it, instead
+    // of growing the outbox).
     void read_guest() {
+        if (reading_guest_ || !guest_ || outbox_.size() >= outbox_limit) return;
+        reading_guest_ = true;
         guest_->async_receive_message(guest_buffer_, [self = shared_from_this(), epoch = epoch_](
                                                          std::error_code ec, std::uint16_t kind, std::size_t length) {
             if (self->closed_ || epoch != self->epoch_) return;
+            self->reading_guest_ = false;
             if (ec) return self->drop_guest(ec);
             if (kind != KDCOM_SHM_KD_PDU) return self->drop_guest(errc::shm_unexpected_message);
             shm::kd_pdu call;
@@ -249,6 +256,7 @@ private:
                                        if (ec) return self->drop_guest(ec);
                                        ++self->stats_.guest_answers;
                                        self->write_guest();
+                                       self->read_guest();  // if a full outbox had stopped it
                                    });
     }
 
@@ -342,7 +350,9 @@ private:
     std::unique_ptr<net::shm_connection> guest_;
     std::uint64_t epoch_ = 0;
     std::vector<std::uint8_t> guest_buffer_;
-    std::deque<std::vector<std::uint8_t>> outbox_;
+    std::deque<std::vector<std::uint8_t>> outbox_;  // answers for the guest, at most outbox_limit
+    static constexpr std::size_t outbox_limit = 16;
+    bool reading_guest_ = false;
     std::vector<std::uint8_t> spare_message_;   // the last answer sent, its buffer kept for the next
     std::vector<std::uint8_t> fast_path_data_;  // the fast path's read, reused for each
     std::deque<net::received_packet> inbox_;

@@ -515,6 +515,38 @@ TEST(Bridge, AGuestThatCallsAgainBeforeItsAnswerIsDropped) {
         << "the bridge was asleep while the guest awaited its answer, and the call out of turn woke it";
 }
 
+TEST(Bridge, AGuestThatCallsAndNeverReadsItsAnswersIsStalledAndDroppedNotQueuedFor) {
+    net::shm_options shm;
+    shm.stall_timeout = 300ms;
+    shm.region.ring_size = 4096;  // room for about 170 answers
+    shm.region.max_message = 1024;
+    bridge_rig rig({}, true, 0, 0, shm);
+    // Polls for break-in as fast as the ring takes the calls, never reading an answer.
+    shm::kd_pdu poll = bridge_rig::receive(packet_type::poll_breakin, 0);
+    bytes message(shm::kd_pdu_size(poll));
+    std::error_code ec;
+    shm::encode_kd_pdu(poll, message, ec);
+    std::uint64_t sent = 0;
+    std::function<void()> flood = [&] {
+        rig.guest->async_send_message(KDCOM_SHM_KD_PDU, message, [&](std::error_code e, std::size_t) {
+            if (e) return;
+            ++sent;
+            flood();
+        });
+    };
+    flood();
+    rig.run_until([&] { return rig.bridge->stats().guests_attached == 1 && !rig.notices.empty() &&
+                               rig.notices.back().rfind("guest dropped", 0) == 0; },
+                  5s);
+    const auto calls = rig.bridge->stats().guest_calls;
+    // The bridge takes calls only while their answers fit: the guest's ring of answers, and a
+    // few more waiting; then it stops reading, its answer stalls, and the guest is dropped.
+    EXPECT_LT(calls, 400u) << "calls taken while their answers could not be written";
+    ASSERT_FALSE(rig.notices.empty());
+    EXPECT_EQ(rig.notices.back(), "guest dropped: " + make_error_code(errc::peer_stalled).message());
+    EXPECT_GT(sent, calls) << "the guest went on calling";
+}
+
 TEST(Bridge, AScribblingGuestCannotHarmTheBridge) {
     bridge_rig rig;
     rig.guest.reset();  // this guest leaves; a hostile one takes its place

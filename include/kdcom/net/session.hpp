@@ -97,6 +97,12 @@ struct session_options {
     // Delivered packets the application has not taken yet; beyond this the session stops reading
     // until it does (the peer's retransmissions then wait), so memory stays bounded.
     std::size_t receive_queue_limit = 256;
+    // Bytes waiting to be written to a peer that does not read them (it may be sending all the
+    // while: a flood of RESETs each asks for an answer). At this bound the session stops reading
+    // the peer until the bytes drain, and a frame that would go past it is dropped and counted
+    // (frames_dropped()): the protocol recovers from a lost frame as from line noise, by
+    // retransmission, so memory stays bounded whatever the peer does.
+    std::size_t write_queue_limit = 1 << 20;
     // How long an acknowledgement may wait for a packet to leave with it. A target whose answers
     // take a moment (a bridge waiting for its guest) saves the debugger a wake-up per request when
     // the answer comes within this time; zero writes acknowledgements at once (unless a handler
@@ -241,6 +247,8 @@ public:
 
     const endpoint& protocol() const { return endpoint_; }
     bool connected() const { return stream_ != nullptr; }
+    // Frames dropped because the peer did not read (session_options::write_queue_limit).
+    std::uint64_t frames_dropped() const { return frames_dropped_; }
 
     // ---- Blocking convenience, shaped like KdSendPacket / KdReceivePacket -------------------
     // For simulators and plugins that are synchronous by nature. Must not be called on the
@@ -388,8 +396,12 @@ private:
 
     // ---- Reading ----------------------------------------------------------------------------
 
+    std::size_t bytes_unwritten() const { return write_queue_.size() + writing_bytes_.size(); }
+
     void start_read() {
-        if (!stream_ || reading_ || closed_ || received_.size() >= options_.receive_queue_limit) return;
+        if (!stream_ || reading_ || closed_ || received_.size() >= options_.receive_queue_limit ||
+            bytes_unwritten() >= options_.write_queue_limit)
+            return;
         reading_ = true;
         const auto generation = stream_generation_;
         stream_->async_read_some(read_buffer_, [self = shared_from_this(), generation](std::error_code ec, std::size_t n) {
@@ -415,6 +427,10 @@ private:
 
     void queue_write(std::span<const std::uint8_t> bytes, bool acknowledgement) {
         if (!stream_) return;  // nobody to write to; the endpoint's timers re-send what matters
+        if (bytes_unwritten() + bytes.size() > options_.write_queue_limit) {
+            ++frames_dropped_;  // as if the line had lost it (see session_options::write_queue_limit)
+            return;
+        }
         if (tap_) tap_(direction::to_peer, now(), bytes);
         only_acks_queued_ = (write_queue_.empty() || only_acks_queued_) && acknowledgement;
         write_queue_.insert(write_queue_.end(), bytes.begin(), bytes.end());
@@ -457,6 +473,7 @@ private:
                 return;
             }
             self->start_write();
+            self->start_read();  // if a full write queue had stopped it
         });
     }
 
@@ -666,6 +683,7 @@ private:
 
     std::unique_ptr<byte_stream> stream_;
     std::uint64_t stream_generation_ = 0;
+    std::uint64_t frames_dropped_ = 0;
     bool closed_ = false;
     timestamp reconnect_delay_;
 
