@@ -3,9 +3,11 @@
 #include "kdcom/guest/kd_guest.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -21,6 +23,9 @@ using namespace kdcom;
 
 struct kdcom_guest {
     net::shm_detail::unique_fd socket;
+    net::shm_detail::unique_fd interrupt;  // an eventfd: readable once kdcom_guest_interrupt() ran
+    std::atomic<bool> interrupted{false};
+    static_assert(std::atomic<bool>::is_always_lock_free, "kdcom_guest_interrupt() stores it from a signal handler");
     net::shm_attachment attachment;
     std::optional<shm::region> region;
     std::vector<std::uint8_t> outgoing, incoming;  // one message each way
@@ -56,16 +61,19 @@ void ring_host(kdcom_guest& g) {
     ++g.doorbells;
 }
 
-// Sleeps until the guest's doorbell rings; false if the host is gone.
-bool sleep_on_doorbell(kdcom_guest& g) {
-    pollfd fds[2] = {{g.attachment.guest_doorbell.get(), POLLIN, 0}, {g.socket.get(), POLLIN, 0}};
+// Sleeps until the guest's doorbell rings: 0, or KDCOM_GUEST_ERROR if the host is gone or the
+// wait was interrupted.
+int sleep_on_doorbell(kdcom_guest& g) {
+    pollfd fds[3] = {{g.attachment.guest_doorbell.get(), POLLIN, 0}, {g.socket.get(), POLLIN, 0}, {g.interrupt.get(), POLLIN, 0}};
     for (;;) {
-        const int n = ::poll(fds, 2, -1);
+        const int n = ::poll(fds, 3, -1);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 || fds[1].revents) return false;  // the host never writes on the socket: it closed
+        if (g.interrupted || fds[2].revents) return fail(g, "interrupted");
+        // The host writes on the socket only its hello: anything else there means it closed.
+        if (n < 0 || fds[1].revents) return fail(g, "the host is gone");
         std::uint64_t count;
         [[maybe_unused]] const auto r = ::read(g.attachment.guest_doorbell.get(), &count, sizeof count);
-        return true;
+        return 0;
     }
 }
 
@@ -78,7 +86,7 @@ int put(kdcom_guest& g, std::span<const std::uint8_t> message) {
             out.mark_waiting(true);
             status = out.write(KDCOM_SHM_KD_PDU, message);
             if (status == shm::ring_status::full) {
-                if (!sleep_on_doorbell(g)) return fail(g, "the host is gone");
+                if (sleep_on_doorbell(g) != 0) return KDCOM_GUEST_ERROR;
                 continue;
             }
             out.mark_waiting(false);
@@ -105,12 +113,13 @@ int take_answer(kdcom_guest& g, std::uint32_t sequence, shm::kd_pdu& answer) {
             return 0;
         }
         if (status != shm::ring_status::empty) return fail(g, "the mailbox is broken (ring from the host)");
+        if (g.interrupted) return fail(g, "interrupted");
         if (std::chrono::steady_clock::now() - awake_since < poll_before_sleep) continue;
         in.mark_sleeping(true);
         if (!in.maybe_readable()) {
-            const bool alive = sleep_on_doorbell(g);
+            const int slept = sleep_on_doorbell(g);
             in.mark_sleeping(false);
-            if (!alive) return fail(g, "the host is gone");
+            if (slept != 0) return KDCOM_GUEST_ERROR;
         } else {
             in.mark_sleeping(false);
         }
@@ -119,6 +128,7 @@ int take_answer(kdcom_guest& g, std::uint32_t sequence, shm::kd_pdu& answer) {
 }
 
 int call(kdcom_guest& g, shm::kd_pdu pdu, shm::kd_pdu& answer) {
+    if (g.interrupted) return fail(g, "interrupted");
     pdu.sequence = ++g.sequence;
     std::error_code ec;
     const std::size_t n = shm::encode_kd_pdu(pdu, g.outgoing, ec);
@@ -148,6 +158,11 @@ kdcom_guest* kdcom_guest_attach(const char* name, char* error, size_t error_size
         return nullptr;
     }
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    g->interrupt.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!g->interrupt) {
+        set_error(error, error_size, std::string("cannot make an eventfd: ") + std::strerror(errno));
+        return nullptr;
+    }
     g->socket.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!g->socket || ::connect(g->socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         set_error(error, error_size, "cannot reach the host at " + path + ": " + std::strerror(errno));
@@ -255,6 +270,13 @@ uint64_t kdcom_guest_doorbells(const kdcom_guest* g) { return g->doorbells; }
 uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* g) { return g->receives_without_crossing; }
 
 uint64_t kdcom_guest_carried_packets_dropped(const kdcom_guest* g) { return g->carried_dropped; }
+
+void kdcom_guest_interrupt(kdcom_guest* g) {
+    // Both async-signal-safe: a lock-free store and write(2).
+    g->interrupted = true;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(g->interrupt.get(), &one, sizeof one);
+}
 
 void kdcom_guest_detach(kdcom_guest* g) { delete g; }
 

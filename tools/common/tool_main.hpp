@@ -3,6 +3,10 @@
 // deserves.
 #pragma once
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <exception>
 
 #include <CLI/CLI.hpp>
@@ -13,8 +17,17 @@
 
 namespace kdcom::tools {
 
+// Output into a pipe goes line by line, as on a terminal: whoever reads it (a test, `tee`, a
+// log collector) sees each line when it is printed, and in order with what went to stderr.
+inline void flush_lines_into_pipes() {
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
+}
+
 template <class Run>
 int tool_main(const char* name, CLI::App& app, int argc, char** argv, Run run) {
+    flush_lines_into_pipes();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {

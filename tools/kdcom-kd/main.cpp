@@ -28,6 +28,7 @@
 #include <fmt/core.h>
 
 #include "../common/address_option.hpp"
+#include "../common/stop_signals.hpp"
 #include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -130,14 +131,19 @@ int run(const kd_options& opt) {
             listen_for_interrupt();
         });
     };
-    if (!scripted && lines.terminal()) {
+    const bool prompting = !scripted && lines.terminal();
+    if (prompting) {
         interrupt.add(SIGINT);
         listen_for_interrupt();
     }
+    // SIGTERM (and SIGINT but at the prompt) closes the session: the command in progress, and
+    // every one after it, fails, and kdcom-kd says why and exits.
+    const tools::stop_signals stop(io, [&] { client->close(); }, !prompting);
     std::thread io_thread([&] { io.run(); });
     auto finish = [&](int status) {
         asio::post(io, [&] {
             interrupt.cancel();
+            stop.cancel();
             client->close();
         });
         work.reset();
@@ -149,7 +155,8 @@ int run(const kd_options& opt) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!connected && !closed && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
     if (!connected) {
-        out.complain(closed ? fmt::format("kdcom-kd: cannot reach the target at {}", address.to_string())
+        out.complain(stop.signal() ? "kdcom-kd: " + stop.describe()
+                     : closed      ? fmt::format("kdcom-kd: cannot reach the target at {}", address.to_string())
                             : fmt::format("kdcom-kd: no target connected at {} within {} s", address.to_string(),
                                           opt.timeout_seconds));
         return finish(tools::exit_usage);
@@ -164,6 +171,7 @@ int run(const kd_options& opt) {
             worst = std::max(worst, status);
             if (status == tools::kd_console::status_unusable || debugger.quitting()) break;
         }
+        if (stop.signal()) out.complain("kdcom-kd: " + stop.describe());
         return finish(worst);
     }
     std::string line;
@@ -173,6 +181,7 @@ int run(const kd_options& opt) {
             if (debugger.quitting()) break;
         }
     }
+    if (stop.signal()) out.complain("kdcom-kd: " + stop.describe());
     return finish(worst);
 }
 

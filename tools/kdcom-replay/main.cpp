@@ -21,6 +21,7 @@
 #include "../common/address_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
+#include "../common/stop_signals.hpp"
 #include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -118,10 +119,15 @@ void keep_receiving(const std::shared_ptr<net::session>& s, inbox& box) {
     });
 }
 
-// Runs `io` until `done()` or the deadline; returns done().
+// The signal that stops a replay, noted on the io_context every wait runs.
+const tools::stop_signals* stopping = nullptr;
+
+// Runs `io` until `done()` or the deadline; returns done(). A SIGINT or SIGTERM ends the replay
+// (exit 2, the sessions closed on the way out).
 template <class Done>
 bool run_until(asio::io_context& io, Done done, clock_type::time_point deadline) {
     while (!done()) {
+        if (stopping && stopping->signal()) throw tools::tool_error(stopping->describe() + " before the end of the replay");
         if (clock_type::now() >= deadline) return false;
         io.run_one_for(10ms);
     }
@@ -171,6 +177,11 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
     endpoint_config dc{.role = role::debugger}, tc{.role = role::target};
     auto debugger = net::session::create(std::move(debugger_link), dc);
     auto target = net::session::create(std::move(target_link), tc);
+    const tools::stop_signals signals(io, [&] {
+        debugger->close();
+        target->close();
+    });
+    stopping = &signals;
     inbox at_debugger, at_target;
     target->start();
     debugger->start();
@@ -234,6 +245,8 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     // address asks to reconnect: that is no divergence.
     auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}),
                                         {.reconnect = address.reconnect});
+    const tools::stop_signals signals(io, [&] { session->close(); });
+    stopping = &signals;
     std::string link_problem;
     session->set_notice_handler([&](const net::session_notice& n) {
         if (n.kind == net::session_notice::what::link_failed || n.kind == net::session_notice::what::stream_closed)

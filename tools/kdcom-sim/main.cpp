@@ -29,6 +29,7 @@
 #include "../common/capture_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
+#include "../common/stop_signals.hpp"
 #include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -115,13 +116,18 @@ std::uint16_t free_tcp_port(asio::io_context& io) {
     return probe.local_endpoint().port();
 }
 
-// --part kernel: the fake kernel as a process of its own, attached to shm://NAME, until SIGTERM.
+// --part kernel: the fake kernel as a process of its own, attached to shm://NAME, until SIGTERM
+// (which also interrupts the call the kernel is waiting in, if any).
 std::atomic<bool> kernel_switched_off{false};
+std::atomic<kdcom_guest*> kernel_guest{nullptr};
 
 int run_kernel_part(const sim_options& opt) {
     if (opt.shm.empty()) throw tools::tool_error("--part kernel needs --shm NAME");
     struct sigaction off {};
-    off.sa_handler = [](int) { kernel_switched_off = true; };  // a lock-free store: async-signal-safe
+    off.sa_handler = [](int) {  // lock-free stores and write(2): async-signal-safe
+        kernel_switched_off = true;
+        if (auto* g = kernel_guest.load()) kdcom_guest_interrupt(g);
+    };
     ::sigaction(SIGTERM, &off, nullptr);
     ::sigaction(SIGINT, &off, nullptr);
     guest::memory_image memory(image_size(opt), opt.seed);
@@ -132,11 +138,14 @@ int run_kernel_part(const sim_options& opt) {
         if (!guest) std::this_thread::sleep_for(100ms);
     }
     if (!guest) throw tools::tool_error(std::string("the kernel could not attach: ") + error);
+    kernel_guest = guest;
+    if (kernel_switched_off) kdcom_guest_interrupt(guest);  // the signal came while attaching
     guest::fake_kernel kernel(guest, memory, {.kern_base = kern_base, .receive_timeout = 100ms});
     kernel.print("fake kernel: booted in a process of its own, waiting for the debugger\n");
     kernel.run(kernel_switched_off);
     fmt::print("fake kernel: switched off after {} requests, {} bytes read\n", kernel.stats().requests,
                kernel.stats().bytes_read);
+    kernel_guest = nullptr;
     kdcom_guest_detach(guest);
     return tools::exit_ok;
 }
@@ -254,6 +263,8 @@ int run(const sim_options& opt) {
     };
     auto client = kd::client::create(session, client_options, std::move(handlers));
     asio::post(io, [&] { client->start(); });
+    // SIGINT or SIGTERM closes the debugger's session: the step in progress fails, and says why.
+    const tools::stop_signals signals(io, [&] { client->close(); });
     std::thread io_thread([&] { io.run(); });
     try {
         target->power_on();
@@ -269,6 +280,7 @@ int run(const sim_options& opt) {
     // anything else a mismatch.
     auto give_up = [&](const std::string& what, std::error_code why) {
         std::lock_guard lock(prints_mutex);
+        if (signals.signal()) throw tools::tool_error(signals.describe() + " while the debugger " + what, tools::exit_usage);
         if (why == net::session_errc::closed)
             throw tools::tool_error("the debugger lost the target (" + what + ")" +
                                         (link_problem.empty() ? "" : ": " + link_problem),
@@ -370,6 +382,7 @@ int run(const sim_options& opt) {
     } catch (...) {
         target->switch_off();
         client->close();
+        asio::post(io, [&] { signals.cancel(); });
         work.reset();
         io_thread.join();
         throw;
@@ -396,6 +409,7 @@ int run(const sim_options& opt) {
     }
 
     client->close();
+    asio::post(io, [&] { signals.cancel(); });
     work.reset();
     io_thread.join();
     return all_matched ? tools::exit_ok : tools::exit_mismatch;

@@ -75,6 +75,8 @@ public:
 
     void switch_off() override {
         if (stop_.exchange(true)) return;
+        // A kernel waiting in a call (sending to a debugger that is gone) returns from it now.
+        if (guest_) kdcom_guest_interrupt(guest_);
         if (thread_.joinable()) thread_.join();
         if (guest_) {
             carried_dropped_ = kdcom_guest_carried_packets_dropped(guest_);

@@ -59,6 +59,11 @@ uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* guest);
  * (the host counts the packets it drops itself; these it never sees). */
 uint64_t kdcom_guest_carried_packets_dropped(const kdcom_guest* guest);
 
+/* Ends the wait of the call in progress, if any, and makes it and every later call return
+ * KDCOM_GUEST_ERROR ("interrupted"): a kernel stuck sending to a debugger that is gone can then
+ * be switched off. Safe from any thread and from a signal handler. */
+void kdcom_guest_interrupt(kdcom_guest* guest);
+
 void kdcom_guest_detach(kdcom_guest* guest);
 
 #ifdef __cplusplus
