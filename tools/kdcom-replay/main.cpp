@@ -305,6 +305,8 @@ int run(const replay_options& opt) {
     fmt::print("{}: {}, {} data packets ({} d2t, {} t2d), {} body bytes{}\n", opt.input, script.kind,
                script.packets.size(), down, script.packets.size() - down, bytes,
                script.folded ? fmt::format(", {} retransmissions folded", script.folded) : "");
+    if (!script.damage.empty())
+        fmt::print(stderr, "kdcom-replay: warning: {}; replaying the packets before it\n", tools::printable(script.damage));
     return opt.as.empty() ? replay_through_library(script, opt) : replay_against_peer(script, opt);
 }
 

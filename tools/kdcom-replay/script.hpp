@@ -35,6 +35,7 @@ struct replay_script {
     std::string kind;  // "capture" or "packet script"
     std::vector<script_packet> packets;
     std::uint64_t folded = 0;  // retransmissions in a capture, played once
+    std::string damage;        // a torn or corrupt capture: why reading stopped (its packets before are here)
 };
 
 namespace detail {
@@ -50,7 +51,12 @@ inline void read_capture_script(byte_source& source, std::vector<std::uint8_t>& 
                                        source.name() + ", record " + std::to_string(number)});
         },
         [] {});
-    if (!reading.error.empty()) throw tool_error(reading.error);
+    // A capture cut short (its writer killed) or damaged further on: the whole records before the
+    // damage are a conversation still worth replaying; the caller says what was left out.
+    if (!reading.error.empty()) {
+        if (reading.records == 0) throw tool_error(reading.error);
+        out.damage = reading.error;
+    }
     talk.finish();
     while (auto p = talk.next()) out.packets.push_back({p->direction, p->type, std::move(p->body), source.name()});
     out.folded = talk.retransmissions_folded();
