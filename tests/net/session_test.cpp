@@ -542,6 +542,43 @@ TEST(Session, AUnixListenerRemovesOnlyTheSocketFileItMade) {
     EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(path))) << "its own is removed";
 }
 
+TEST(Session, APeerThatSendsAndNeverReadsCannotGrowTheWriteQueue) {
+    asio::io_context io;
+    scratch_dir dir;
+    const std::string path = dir.path + "/kd.sock";
+    std::error_code ec;
+    auto listener = net::make_unix_listener(io.get_executor(), path, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    net::session_options options;
+    options.write_queue_limit = 4096;
+    auto target = net::session::create(std::move(listener), {.role = role::target}, options);
+    target->start();
+    // The peer: KD_RESETs as fast as they go (each asks for a RESET back), nothing read.
+    asio::local::stream_protocol::socket peer(io);
+    peer.connect(asio::local::stream_protocol::endpoint(path));
+    peer.non_blocking(true);
+    const bytes reset = control_frame(wire::packet_type::reset, 0x80800000);
+    bytes burst;
+    for (int i = 0; i < 1024; ++i) burst.insert(burst.end(), reset.begin(), reset.end());
+    bool peer_blocked = false;
+    const auto end = std::chrono::steady_clock::now() + 2s;
+    while (std::chrono::steady_clock::now() < end && !peer_blocked) {
+        std::error_code send_error;
+        peer.send(asio::buffer(burst), 0, send_error);
+        // Once the session stops reading, the socket's buffer fills and stays full.
+        if (send_error == asio::error::would_block) {
+            io.run_for(20ms);
+            peer.send(asio::buffer(burst), 0, send_error);
+            peer_blocked = send_error == asio::error::would_block;
+        }
+        io.poll();
+    }
+    // (Without the bound the session keeps up with the peer and its answers pile up unwritten.)
+    EXPECT_TRUE(peer_blocked) << "the session stopped reading the peer";
+    target->close();
+    io.run_for(50ms);
+}
+
 TEST(Session, ManySessionsShareOneIoContext) {
     asio::io_context io;
     constexpr int pairs = 50;
