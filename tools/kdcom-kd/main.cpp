@@ -86,6 +86,12 @@ int run(const kd_options& opt) {
 
     asio::io_context io;
     auto work = asio::make_work_guard(io);
+    line_source lines;
+    const bool prompting = !scripted && lines.terminal();
+    // SIGTERM (and SIGINT but at the prompt) closes the session: the command in progress, and
+    // every one after it, fails, and kdcom-kd says why and exits. Listening before any socket
+    // file exists.
+    tools::stop_signals signals(io, !prompting);
     std::string error;
     auto link = net::open_link(io.get_executor(), address, role::debugger, error);
     if (!link) throw tools::tool_error(error);
@@ -121,7 +127,6 @@ int run(const kd_options& opt) {
     auto client = kd::client::create(session, {}, std::move(handlers));
     asio::post(io, [&] { client->start(); });
 
-    line_source lines;
     // At the prompt, Ctrl+C breaks in as in WinDbg; a script is interrupted as any program is.
     asio::signal_set interrupt(io);
     std::function<void()> listen_for_interrupt = [&] {
@@ -131,19 +136,16 @@ int run(const kd_options& opt) {
             listen_for_interrupt();
         });
     };
-    const bool prompting = !scripted && lines.terminal();
     if (prompting) {
         interrupt.add(SIGINT);
         listen_for_interrupt();
     }
-    // SIGTERM (and SIGINT but at the prompt) closes the session: the command in progress, and
-    // every one after it, fails, and kdcom-kd says why and exits.
-    const tools::stop_signals stop(io, [&] { client->close(); }, !prompting);
+    signals.on_stop([&] { client->close(); });
     std::thread io_thread([&] { io.run(); });
     auto finish = [&](int status) {
         asio::post(io, [&] {
             interrupt.cancel();
-            stop.cancel();
+            signals.cancel();
             client->close();
         });
         work.reset();
@@ -155,7 +157,7 @@ int run(const kd_options& opt) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!connected && !closed && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
     if (!connected) {
-        out.complain(stop.signal() ? "kdcom-kd: " + stop.describe()
+        out.complain(signals.signal() ? "kdcom-kd: " + signals.describe()
                      : closed      ? fmt::format("kdcom-kd: cannot reach the target at {}", address.to_string())
                             : fmt::format("kdcom-kd: no target connected at {} within {} s", address.to_string(),
                                           opt.timeout_seconds));
@@ -171,7 +173,7 @@ int run(const kd_options& opt) {
             worst = std::max(worst, status);
             if (status == tools::kd_console::status_unusable || debugger.quitting()) break;
         }
-        if (stop.signal()) out.complain("kdcom-kd: " + stop.describe());
+        if (signals.signal()) out.complain("kdcom-kd: " + signals.describe());
         return finish(worst);
     }
     std::string line;
@@ -181,7 +183,7 @@ int run(const kd_options& opt) {
             if (debugger.quitting()) break;
         }
     }
-    if (stop.signal()) out.complain("kdcom-kd: " + stop.describe());
+    if (signals.signal()) out.complain("kdcom-kd: " + signals.describe());
     return finish(worst);
 }
 

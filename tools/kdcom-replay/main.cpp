@@ -119,8 +119,15 @@ void keep_receiving(const std::shared_ptr<net::session>& s, inbox& box) {
     });
 }
 
-// The signal that stops a replay, noted on the io_context every wait runs.
+// The signal that stops a replay, noted on the io_context every wait runs; set while a replay
+// function runs (stop_scope).
 const tools::stop_signals* stopping = nullptr;
+struct stop_scope {
+    explicit stop_scope(const tools::stop_signals& s) { stopping = &s; }
+    ~stop_scope() { stopping = nullptr; }
+    stop_scope(const stop_scope&) = delete;
+    stop_scope& operator=(const stop_scope&) = delete;
+};
 
 // Runs `io` until `done()` or the deadline; returns done(). A SIGINT or SIGTERM ends the replay
 // (exit 2, the sessions closed on the way out).
@@ -163,6 +170,8 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
 
     asio::io_context io;
     auto work = asio::make_work_guard(io);
+    tools::stop_signals signals(io);  // before any socket file exists
+    const stop_scope watching(signals);
     std::error_code ec;
     auto links = net::link_pair::make(io.get_executor(), *kind, ec);
     if (!links) throw tools::tool_error("cannot make a " + opt.transport + " link: " + ec.message());
@@ -177,11 +186,10 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
     endpoint_config dc{.role = role::debugger}, tc{.role = role::target};
     auto debugger = net::session::create(std::move(debugger_link), dc);
     auto target = net::session::create(std::move(target_link), tc);
-    const tools::stop_signals signals(io, [&] {
+    signals.on_stop([&] {
         debugger->close();
         target->close();
     });
-    stopping = &signals;
     inbox at_debugger, at_target;
     target->start();
     debugger->start();
@@ -238,6 +246,8 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
 
     asio::io_context io;
     auto work = asio::make_work_guard(io);
+    tools::stop_signals signals(io);  // before any socket file exists
+    const stop_scope watching(signals);
     std::string error;
     auto link = net::open_link(io.get_executor(), address, mine, error, &address);
     if (!link) throw tools::tool_error(error);
@@ -245,8 +255,7 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     // address asks to reconnect: that is no divergence.
     auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}),
                                         {.reconnect = address.reconnect});
-    const tools::stop_signals signals(io, [&] { session->close(); });
-    stopping = &signals;
+    signals.on_stop([&] { session->close(); });
     std::string link_problem;
     session->set_notice_handler([&](const net::session_notice& n) {
         if (n.kind == net::session_notice::what::link_failed || n.kind == net::session_notice::what::stream_closed)

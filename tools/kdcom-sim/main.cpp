@@ -162,6 +162,8 @@ int run(const sim_options& opt) {
 
     asio::io_context io;
     auto work = asio::make_work_guard(io);
+    // SIGINT or SIGTERM closes the debugger's session: the step in progress fails, and says why.
+    tools::stop_signals signals(io);  // before any socket file exists
     std::error_code ec;
     bridge::options bo;
     // The ACK timer adapts to the link by itself; a paced line only needs its floor and ceiling
@@ -263,8 +265,7 @@ int run(const sim_options& opt) {
     };
     auto client = kd::client::create(session, client_options, std::move(handlers));
     asio::post(io, [&] { client->start(); });
-    // SIGINT or SIGTERM closes the debugger's session: the step in progress fails, and says why.
-    const tools::stop_signals signals(io, [&] { client->close(); });
+    signals.on_stop([&] { client->close(); });
     std::thread io_thread([&] { io.run(); });
     try {
         target->power_on();
