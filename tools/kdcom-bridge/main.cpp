@@ -48,6 +48,9 @@ int run(const bridge_options& opt) {
     auto debugger_address = tools::parse_address_option(opt.debugger, "debugger");
 
     asio::io_context io;
+    // Listening before any socket file exists: a signal from then on is queued for the waits
+    // below, so the bridge stops cleanly and removes its sockets instead of dying with them there.
+    asio::signal_set stop(io, SIGINT, SIGTERM), report(io, SIGUSR1);
     std::string error;
     auto guest = net::open_link(io.get_executor(), guest_address, role::target, error);
     if (!guest) throw tools::tool_error(error, tools::exit_usage);
@@ -72,7 +75,6 @@ int run(const bridge_options& opt) {
     std::fflush(stdout);
     b->start();
 
-    asio::signal_set stop(io, SIGINT, SIGTERM), report(io, SIGUSR1);
     stop.async_wait([&](std::error_code ec, int signal) {
         if (ec) return;
         fmt::print("kdcom-bridge: {}, stopping\n", signal == SIGINT ? "interrupted" : "terminated");

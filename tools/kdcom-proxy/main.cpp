@@ -191,6 +191,9 @@ int run(const proxy_options& opt) {
     auto& target_address = debugger_listens ? connect_address : listen_address;
 
     asio::io_context io;
+    // Listening before any socket file exists: a signal from then on is queued for the wait
+    // below, so the proxy stops cleanly and removes its socket instead of dying with it there.
+    asio::signal_set stop(io, SIGINT, SIGTERM);
     std::string error;
     // Toward the debugger the proxy plays the target, and the other way round (a FIFO pair needs
     // to know which of its files to read).
@@ -211,7 +214,6 @@ int run(const proxy_options& opt) {
     say(fmt::format("kdcom-proxy: debugger {}, target {}{}", debugger_address.to_string(), target_address.to_string(),
                     recording ? ", capture " + recording->path() : ""));
     p.start();
-    asio::signal_set stop(io, SIGINT, SIGTERM);
     stop.async_wait([&](std::error_code ec, int signal) {
         if (ec) return;
         say(fmt::format("kdcom-proxy: {}, stopping", signal == SIGINT ? "interrupted" : "terminated"));
