@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,15 +20,19 @@ extern char** environ;
 
 namespace kdcom::test {
 
-// A tool running as its own process, with its standard output and error going to a file.
+// A tool running as its own process, with its standard output and error going to a file, and its
+// standard input from `input` if one is named.
 struct tool_process {
     pid_t pid = -1;
     std::string output_path;
+    long peak_kib = -1;  // once wait_exit() returned: the most memory it held (its peak RSS)
 
-    tool_process(const char* program, const std::vector<std::string>& args, const std::string& output)
+    tool_process(const char* program, const std::vector<std::string>& args, const std::string& output,
+                 const std::string& input = {})
         : output_path(output) {
         posix_spawn_file_actions_t actions;
         posix_spawn_file_actions_init(&actions);
+        if (!input.empty()) posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, input.c_str(), O_RDONLY, 0);
         posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
         std::vector<char*> argv{const_cast<char*>(program)};
@@ -58,7 +63,9 @@ struct tool_process {
     }
     int wait_exit() {
         int status = 0;
-        ::waitpid(pid, &status, 0);
+        rusage usage{};
+        ::wait4(pid, &status, 0, &usage);
+        peak_kib = usage.ru_maxrss;
         pid = -1;
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }

@@ -177,4 +177,40 @@ TEST(KdcomReplay, UnusableInputIsRefusedWithTheReason) {
     EXPECT_EQ(replay(dir.path + "/missing").status, 2);
 }
 
+// Standard input cannot be read twice: it is played as it is read, and what is wrong with it is
+// found where it is, after the packets before it were played.
+TEST(KdcomReplay, StandardInputIsPlayedAsItIsRead) {
+    scratch_dir dir;
+    const std::string script = dir.path + "/s.jsonl";
+    std::ofstream(script) << script_line("d2t", 2, "46310000") << script_line("t2d", 2, "4631000001020304")
+                          << "{\"dir\":\"d2t\",\"type\":2,\"body\":\"0\"}\n" << script_line("t2d", 3, "");
+    // A file is refused before anything is played.
+    auto r = replay(script);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("s.jsonl:3: \"body\""), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("replaying"), std::string::npos) << r.out;
+    // Standard input plays the two good packets, then stops at line 3.
+    r = replay("- < " + script);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("-: packet script, played as it is read"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("replaying through mem"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("<stdin>:3: \"body\""), std::string::npos) << r.out;
+    // Nothing but control packets: nothing to replay, either way.
+    std::ofstream(script) << "{\"dir\":\"d2t\",\"type\":4,\"control\":true}\n";
+    for (const std::string& input : {script, "- < " + script}) {
+        r = replay(input);
+        EXPECT_EQ(r.status, 2) << input << "\n" << r.out;
+        EXPECT_NE(r.out.find("holds no data packets to replay"), std::string::npos) << input << "\n" << r.out;
+    }
+    // A torn capture on standard input: its intact records are played and the damage said after.
+    const std::string capture = dir.path + "/c.pcapng";
+    ASSERT_EQ(run(KDCOM_SIM_PATH, "--dump 1 --capture " + capture).status, 0);
+    fs::resize_file(capture, fs::file_size(capture) - 7);
+    r = replay("- < " + capture);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("result: all"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("warning: <stdin>: capture torn"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("the packets before it were replayed"), std::string::npos) << r.out;
+}
+
 }  // namespace

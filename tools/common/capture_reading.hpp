@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -11,39 +13,58 @@
 
 namespace kdcom::tools {
 
-struct capture_reading {
-    std::uint64_t records = 0;
-    capture::capture_info info;  // the (last) section header's
-    std::string error;           // why reading stopped early, for the user; empty if it did not
-};
-
-// Hands every record of the capture `source` holds (its first chunk already read into `bytes`)
-// to on_record(record, number from 1), in order, and calls on_chunk() after each chunk read.
-// A torn or corrupt capture, or an input error, ends the reading after every record before it
-// was handed over; the result says why, and the caller decides when to report it.
-template <class OnRecord, class OnChunk>
-capture_reading read_capture_records(byte_source& source, std::vector<std::uint8_t>& bytes, OnRecord on_record,
-                                     OnChunk on_chunk) {
-    capture::pcapng::reader reader;
-    capture_reading result;
-    auto take = [&] {
-        while (auto r = reader.next()) on_record(std::move(*r), ++result.records);
-    };
-    try {
-        do {
-            reader.push(bytes);
-            take();
-            on_chunk();
-        } while (!reader.failed() && source.read(bytes));
-    } catch (const tool_error& e) {
-        result.error = e.what();
+// The records of the capture a byte_source holds, one at a time, in order: a chunk is read only
+// when the records before it have been taken, so memory stays bounded by a chunk and a record.
+// A torn or corrupt capture, or an input error, ends the records after every one before it was
+// returned; error() then says why, and the caller decides when to report it.
+class capture_records {
+public:
+    // `source` with its first chunk already read into `first`. `source` must outlive this.
+    capture_records(byte_source& source, std::span<const std::uint8_t> first) : source_(source) {
+        reader_.push(first);
     }
-    reader.finish();
-    take();
-    if (result.error.empty() && reader.failed())
-        result.error = source.name() + ": " + reader.error().message() + " " + reader.error_detail();
-    result.info = reader.info();
-    return result;
-}
+
+    // The next record, or nothing at the end of the capture or where it stopped being readable.
+    std::optional<capture::record> next() {
+        while (true) {
+            if (auto r = reader_.next()) {
+                ++records_;
+                return r;
+            }
+            if (ended_) {
+                if (error_.empty() && reader_.failed())
+                    error_ = source_.name() + ": " + reader_.error().message() + " " + reader_.error_detail();
+                return std::nullopt;
+            }
+            if (reader_.failed() || !read_chunk()) {
+                ended_ = true;
+                reader_.finish();  // the last records, or a torn end, come out of the reader now
+            }
+        }
+    }
+
+    std::uint64_t records() const { return records_; }         // returned so far
+    const capture::capture_info& info() const { return reader_.info(); }  // the (last) section header's
+    const std::string& error() const { return error_; }         // empty unless reading stopped early
+
+private:
+    bool read_chunk() {
+        try {
+            if (!source_.read(chunk_)) return false;
+        } catch (const tool_error& e) {
+            error_ = e.what();
+            return false;
+        }
+        reader_.push(chunk_);
+        return true;
+    }
+
+    byte_source& source_;
+    capture::pcapng::reader reader_;
+    std::vector<std::uint8_t> chunk_;
+    std::uint64_t records_ = 0;
+    std::string error_;
+    bool ended_ = false;
+};
 
 }  // namespace kdcom::tools

@@ -44,31 +44,30 @@ void dump_capture(tools::byte_source& source, std::vector<std::uint8_t>& bytes, 
     decode::decoder to_target(decode::options{opt.max_body}), to_debugger(decode::options{opt.max_body});
     std::optional<std::uint64_t> first_time;
     tools::capture_context where;
-    const auto reading = tools::read_capture_records(
-        source, bytes,
-        [&](const capture::record& r, std::uint64_t) {
-            if (!first_time) first_time = r.time_ns;
-            // Times count from the first record; one stamped earlier (a clock stepped back, a
-            // hand-made capture) is shown at 0 rather than as a huge or negative time.
-            where.seconds = r.time_ns > *first_time ? static_cast<double>(r.time_ns - *first_time) / 1e9 : 0.0;
-            where.direction = r.direction;
-            auto& d = r.direction == capture::flow::debugger_to_target ? to_target : to_debugger;
-            d.push(r.bytes);
-            printer.drain(d, &where);
-        },
-        [&] { progress.update(source.bytes_consumed()); });
+    tools::capture_records records(source, bytes);
+    while (const auto r = records.next()) {
+        if (!first_time) first_time = r->time_ns;
+        // Times count from the first record; one stamped earlier (a clock stepped back, a
+        // hand-made capture) is shown at 0 rather than as a huge or negative time.
+        where.seconds = r->time_ns > *first_time ? static_cast<double>(r->time_ns - *first_time) / 1e9 : 0.0;
+        where.direction = r->direction;
+        auto& d = r->direction == capture::flow::debugger_to_target ? to_target : to_debugger;
+        d.push(r->bytes);
+        printer.drain(d, &where);
+        progress.update(source.bytes_consumed());
+    }
     for (auto* d : {&to_target, &to_debugger}) {
         where.direction = d == &to_target ? capture::flow::debugger_to_target : capture::flow::target_to_debugger;
         d->finish();
         printer.drain(*d, &where);
     }
     progress.finish();
-    const auto& info = reading.info;
+    const auto& info = records.info();
     printer.summary(to_target.stream_offset() + to_debugger.stream_offset(),
-                    fmt::format("capture of {} records{}{}; ", reading.records,
+                    fmt::format("capture of {} records{}{}; ", records.records(),
                                 info.debugger.empty() ? "" : ", debugger " + tools::printable(info.debugger),
                                 info.target.empty() ? "" : ", target " + tools::printable(info.target)));
-    if (!reading.error.empty()) throw tool_error(reading.error);
+    if (!records.error().empty()) throw tool_error(records.error());
 }
 
 int run(const dump_options& opt) {

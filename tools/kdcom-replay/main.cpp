@@ -12,6 +12,7 @@
 // Exit status: 0 when everything matched, 1 on any divergence, 2 for unusable input or options.
 #include <chrono>
 #include <deque>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -66,10 +67,11 @@ std::string difference(const tools::script_packet& want, const net::received_pac
 // counted), packets that matched, the progress bar, and how long each step may take.
 class replay_tally {
 public:
-    replay_tally(std::size_t packets, double seconds_per_step)
-        : packets_(packets),
+    // Progress is shown against the input read: FILE is played as it is read.
+    replay_tally(tools::script_reader& script, double seconds_per_step)
+        : script_(script),
           step_limit_(std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds_per_step))),
-          progress_("replay", packets) {}
+          progress_("replay", script.size()) {}
 
     clock_type::time_point step_deadline() const { return clock_type::now() + step_limit_; }
 
@@ -80,24 +82,34 @@ public:
     }
     void matched() { ++matched_; }
 
-    // Packet `index` (from 0) arrived: it matches the script's or is a divergence.
-    void compare(std::size_t index, const tools::script_packet& want, const net::received_packet& got) {
+    // The packet being played arrived: it matches the script's or is a divergence.
+    void compare(const tools::script_packet& want, const net::received_packet& got) {
         if (got.type == want.type && got.body == want.body) ++matched_;
-        else report(fmt::format("packet {} ({}): {}", index + 1, describe(want), difference(want, got)));
+        else report(fmt::format("packet {} ({}): {}", played_, describe(want), difference(want, got)));
     }
-    void step_done(std::size_t index) { progress_.update(index + 1); }
+    // The next packet to play, counted; nothing at the end of the script.
+    std::optional<tools::script_packet> next_packet() {
+        progress_.update(script_.bytes_read());
+        auto p = script_.next();
+        played_ += p.has_value();
+        return p;
+    }
+    std::size_t number() const { return played_; }  // the packet being played, from 1
 
     // Prints the result; the exit status it deserves.
     int finish() {
         progress_.finish();
-        if (divergences_ == 0) fmt::print("result: all {} packets matched\n", packets_);
-        else fmt::print("result: {} of {} packets matched, {} divergences\n", matched_, packets_, divergences_);
+        if (played_ == 0 && divergences_ == 0)
+            throw tools::tool_error(script_.name() + ": holds no data packets to replay");
+        if (divergences_ == 0) fmt::print("result: all {} packets matched\n", played_);
+        else fmt::print("result: {} of {} packets matched, {} divergences\n", matched_, played_, divergences_);
         return divergences_ == 0 ? tools::exit_ok : tools::exit_mismatch;
     }
 
 private:
     static constexpr std::size_t shown = 20;
-    std::size_t packets_, matched_ = 0, divergences_ = 0;
+    tools::script_reader& script_;
+    std::size_t played_ = 0, matched_ = 0, divergences_ = 0;
     clock_type::duration step_limit_;
     tools::progress_meter progress_;
 };
@@ -162,7 +174,7 @@ void print_stats(const char* who, const endpoint_stats& s) {
                s.resets_sent, s.resets_received);
 }
 
-int replay_through_library(const tools::replay_script& script, const replay_options& opt) {
+int replay_through_library(tools::script_reader& script, const replay_options& opt) {
     const auto kind = net::parse_pair_kind(opt.transport);
     if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
     const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
@@ -196,26 +208,25 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
     keep_receiving(debugger, at_debugger);
     keep_receiving(target, at_target);
 
-    fmt::print("replaying {} packets through {} ({}){}\n", script.packets.size(), opt.transport,
+    fmt::print("replaying through {} ({}){}\n", opt.transport,
                *kind == net::pair_kind::memory ? "in process" : links->debugger_address.to_string(),
                faulty ? " with faults " + opt.faults : "");
     std::fflush(stdout);
-    replay_tally tally(script.packets.size(), opt.timeout);
-    for (std::size_t i = 0; i < script.packets.size(); ++i) {
-        const auto& p = script.packets[i];
+    replay_tally tally(script, opt.timeout);
+    while (const auto packet = tally.next_packet()) {
+        const auto& p = *packet;
         const bool down = p.direction == capture::flow::debugger_to_target;
         auto& from = down ? *debugger : *target;
         auto& box = down ? at_target : at_debugger;
         std::error_code send_error;
         if (!send_and_wait(io, from, p, tally.step_deadline(), send_error) || send_error ||
             !run_until(io, [&] { return !box.packets.empty(); }, tally.step_deadline())) {
-            tally.report(fmt::format("packet {} ({}) was not delivered within {} s{}", i + 1, describe(p), opt.timeout,
+            tally.report(fmt::format("packet {} ({}) was not delivered within {} s{}", tally.number(), describe(p), opt.timeout,
                                      send_error ? ": " + send_error.message() : ""));
             break;  // the link is stuck; what follows would only repeat it
         }
-        tally.compare(i, p, box.packets.front());
+        tally.compare(p, box.packets.front());
         box.packets.pop_front();
-        tally.step_done(i);
     }
     // Anything more that arrives was delivered twice or made up.
     io.run_for(100ms);
@@ -232,7 +243,7 @@ int replay_through_library(const tools::replay_script& script, const replay_opti
     return tally.finish();
 }
 
-int replay_against_peer(const tools::replay_script& script, const replay_options& opt) {
+int replay_against_peer(tools::script_reader& script, const replay_options& opt) {
     if (opt.as != "debugger" && opt.as != "target") throw tools::tool_error("--as must be debugger or target");
     if (opt.connect.empty() == opt.listen.empty()) throw tools::tool_error("--as needs one of --connect or --listen");
     const std::string& text = opt.connect.empty() ? opt.listen : opt.connect;
@@ -270,18 +281,18 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
     inbox box;
     session->start();
     keep_receiving(session, box);
-    fmt::print("replaying the {} side of {} packets against {}\n", opt.as, script.packets.size(), address.to_string());
+    fmt::print("replaying the {} side against {}\n", opt.as, address.to_string());
     std::fflush(stdout);
 
-    replay_tally tally(script.packets.size(), opt.timeout);
-    for (std::size_t i = 0; i < script.packets.size(); ++i) {
-        const auto& p = script.packets[i];
+    replay_tally tally(script, opt.timeout);
+    while (const auto packet = tally.next_packet()) {
+        const auto& p = *packet;
         if (p.direction == outgoing) {
             std::error_code send_error;
             const bool acknowledged = send_and_wait(io, *session, p, tally.step_deadline(), send_error);
             lost(send_error);
             if (!acknowledged || send_error) {
-                tally.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", i + 1,
+                tally.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", tally.number(),
                                          describe(p), opt.timeout, send_error ? ": " + send_error.message() : ""));
                 break;
             }
@@ -290,13 +301,12 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
             const bool arrived = run_until(io, [&] { return !box.packets.empty() || box.error; }, tally.step_deadline());
             if (box.packets.empty()) lost(box.error);
             if (!arrived || box.packets.empty()) {
-                tally.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", i + 1, describe(p), opt.timeout));
+                tally.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", tally.number(), describe(p), opt.timeout));
                 break;
             }
-            tally.compare(i, p, box.packets.front());
+            tally.compare(p, box.packets.front());
             box.packets.pop_front();
         }
-        tally.step_done(i);
     }
     print_stats(opt.as.c_str(), session->protocol().stats());
     session->close();
@@ -305,18 +315,27 @@ int replay_against_peer(const tools::replay_script& script, const replay_options
 }
 
 int run(const replay_options& opt) {
-    const auto script = tools::load_script(opt.input);
-    std::size_t down = 0, bytes = 0;
-    for (const auto& p : script.packets) {
-        down += p.direction == capture::flow::debugger_to_target;
-        bytes += p.body.size();
+    tools::script_reader script(opt.input);
+    const bool surveyed = script.size() > 0;
+    if (surveyed) {
+        // A file can be read twice: once through first, so that a bad line is refused before
+        // anything is played and the totals can be announced; then again as it is played.
+        const auto whole = tools::survey_script(opt.input);
+        fmt::print("{}: {}, {} data packets ({} d2t, {} t2d), {} body bytes{}\n", opt.input, whole.kind,
+                   whole.packets, whole.down, whole.packets - whole.down, whole.body_bytes,
+                   whole.folded ? fmt::format(", {} retransmissions folded", whole.folded) : "");
+        if (!whole.damage.empty())
+            fmt::print(stderr, "kdcom-replay: warning: {}; replaying the packets before it\n",
+                       tools::printable(whole.damage));
+    } else {
+        fmt::print("{}: {}, played as it is read\n", opt.input, script.kind());
     }
-    fmt::print("{}: {}, {} data packets ({} d2t, {} t2d), {} body bytes{}\n", opt.input, script.kind,
-               script.packets.size(), down, script.packets.size() - down, bytes,
-               script.folded ? fmt::format(", {} retransmissions folded", script.folded) : "");
-    if (!script.damage.empty())
-        fmt::print(stderr, "kdcom-replay: warning: {}; replaying the packets before it\n", tools::printable(script.damage));
-    return opt.as.empty() ? replay_through_library(script, opt) : replay_against_peer(script, opt);
+    std::fflush(stdout);
+    const int status = opt.as.empty() ? replay_through_library(script, opt) : replay_against_peer(script, opt);
+    if (!surveyed && !script.damage().empty())
+        fmt::print(stderr, "kdcom-replay: warning: {}; the packets before it were replayed\n",
+                   tools::printable(script.damage()));
+    return status;
 }
 
 }  // namespace

@@ -10,7 +10,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,36 +35,7 @@ struct script_packet {
     std::string origin;  // where it came from, for messages: "FILE:LINE" or "FILE, record N"
 };
 
-struct replay_script {
-    std::string kind;  // "capture" or "packet script"
-    std::vector<script_packet> packets;
-    std::uint64_t folded = 0;  // retransmissions in a capture, played once
-    std::string damage;        // a torn or corrupt capture: why reading stopped (its packets before are here)
-};
-
 namespace detail {
-
-inline void read_capture_script(byte_source& source, std::vector<std::uint8_t>& bytes, replay_script& out) {
-    capture::conversation talk;
-    const auto reading = read_capture_records(
-        source, bytes,
-        [&](const capture::record& r, std::uint64_t number) {
-            talk.push(r);
-            while (auto p = talk.next())
-                out.packets.push_back({p->direction, p->type, std::move(p->body),
-                                       source.name() + ", record " + std::to_string(number)});
-        },
-        [] {});
-    // A capture cut short (its writer killed) or damaged further on: the whole records before the
-    // damage are a conversation still worth replaying; the caller says what was left out.
-    if (!reading.error.empty()) {
-        if (reading.records == 0) throw tool_error(reading.error);
-        out.damage = reading.error;
-    }
-    talk.finish();
-    while (auto p = talk.next()) out.packets.push_back({p->direction, p->type, std::move(p->body), source.name()});
-    out.folded = talk.retransmissions_folded();
-}
 
 // One line's object, already parsed.
 inline script_packet parse_script_line(const nlohmann::json& j, const std::string& where) {
@@ -85,51 +60,149 @@ inline script_packet parse_script_line(const nlohmann::json& j, const std::strin
     return p;
 }
 
-inline void read_packet_script(byte_source& source, std::vector<std::uint8_t>& bytes, replay_script& out) {
-    std::string pending;
-    std::size_t line_number = 0;
-    auto take_line = [&](const std::string& line) {
-        ++line_number;
+}  // namespace detail
+
+// The packets of FILE ("-": standard input), one at a time and in order, however long FILE is: a
+// chunk of it is read only when the packets before have been taken, so memory stays bounded by a
+// chunk (a line of a script may be up to 1 MiB) whatever the file's size. Not thread-safe.
+class script_reader {
+public:
+    // Opens FILE and tells what it holds. Throws tool_error (exit status 2) if it cannot be read,
+    // is empty, or is neither a capture nor a packet script.
+    explicit script_reader(const std::string& path) : source_(path, input_format::automatic) {
+        if (!source_.read(bytes_)) throw tool_error(source_.name() + ": empty: neither a capture nor a packet script");
+        const auto first = std::find_if(bytes_.begin(), bytes_.end(), [](std::uint8_t c) { return !std::isspace(c); });
+        if (source_.format() == input_format::pcapng) {
+            kind_ = "capture";
+            records_.emplace(source_, bytes_);
+        } else if (source_.format() == input_format::raw && first != bytes_.end() && *first == '{') {
+            kind_ = "packet script";
+            take_lines();
+        } else {
+            throw tool_error(source_.name() + ": neither a pcapng capture nor a packet script (JSON Lines)");
+        }
+    }
+    script_reader(const script_reader&) = delete;
+    script_reader& operator=(const script_reader&) = delete;
+
+    // The next packet, or nothing at the end. Throws tool_error (exit status 2) at the first line
+    // that is not a packet, naming the file, the line and what is wrong, after every packet before
+    // it was returned. A capture cut short or damaged further on is not an error: its packets
+    // before the damage come out, and damage() says what was left out.
+    std::optional<script_packet> next() {
+        while (ready_.empty()) {
+            if (!bad_line_.empty()) throw tool_error(bad_line_);
+            if (!read_more()) return std::nullopt;
+        }
+        auto p = std::move(ready_.front());
+        ready_.pop_front();
+        return p;
+    }
+
+    const std::string& kind() const { return kind_; }  // "capture" or "packet script"
+    const std::string& name() const { return source_.name(); }
+    std::uint64_t folded() const { return talk_.retransmissions_folded(); }  // a capture's retransmissions so far
+    const std::string& damage() const { return damage_; }  // once next() returned nothing
+    std::uint64_t bytes_read() const { return source_.bytes_consumed(); }
+    std::uint64_t size() const { return source_.size(); }  // 0 if unknown (a pipe)
+
+private:
+    // Queues the packets of the next record or chunk; false at the end of the input.
+    bool read_more() {
+        if (ended_) return false;
+        if (records_) {
+            if (const auto r = records_->next()) {
+                talk_.push(*r);
+                queue_conversation(", record " + std::to_string(records_->records()));
+                return true;
+            }
+            // A capture cut short (its writer killed) or damaged further on: the whole records
+            // before the damage are a conversation still worth replaying.
+            if (!records_->error().empty()) {
+                if (records_->records() == 0) throw tool_error(records_->error());
+                damage_ = records_->error();
+            }
+            talk_.finish();
+            queue_conversation("");
+        } else if (source_.read(bytes_)) {
+            take_lines();
+            return true;
+        } else if (!pending_.empty()) {
+            bytes_.assign({'\n'});  // a last line without a newline
+            take_lines();
+        }
+        ended_ = true;
+        return true;
+    }
+
+    void queue_conversation(const std::string& where) {
+        while (auto p = talk_.next())
+            ready_.push_back({p->direction, p->type, std::move(p->body), source_.name() + where});
+    }
+
+    // The whole lines of what was read; the rest waits for the next chunk. A bad line ends the
+    // script there: the packets before it are played first, then next() says what is wrong.
+    void take_lines() {
+        pending_.append(bytes_.begin(), bytes_.end());
+        std::size_t start = 0;
+        try {
+            for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
+                take_line(std::string_view(pending_).substr(start, nl - start));
+            if (pending_.size() - start > max_line) throw tool_error(source_.name() + ": a line longer than 1 MiB");
+        } catch (const tool_error& e) {
+            bad_line_ = e.what();
+            ended_ = true;
+        }
+        pending_.erase(0, start);
+    }
+
+    void take_line(std::string_view line) {
+        ++line_number_;
         if (line.find_first_not_of(" \t\r") == std::string::npos) return;
-        const std::string where = source.name() + ":" + std::to_string(line_number);
+        const std::string where = source_.name() + ":" + std::to_string(line_number_);
         const auto j = nlohmann::json::parse(line, nullptr, false);
         if (j.is_discarded() || !j.is_object()) throw tool_error(where + ": not a JSON object");
         if (const auto c = j.find("control"); c != j.end() && *c == true) return;
         if (const auto k = j.find("kind"); k != j.end() && *k != "data") return;
-        out.packets.push_back(parse_script_line(j, where));
-    };
-    do {
-        pending.append(bytes.begin(), bytes.end());
-        std::size_t start = 0;
-        for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
-            take_line(pending.substr(start, nl - start));
-        pending.erase(0, start);
-        if (pending.size() > (1u << 20)) throw tool_error(source.name() + ": a line longer than 1 MiB");
-    } while (source.read(bytes));
-    if (!pending.empty()) take_line(pending);
-}
-
-}  // namespace detail
-
-// Reads FILE ("-": standard input). Throws tool_error (exit status 2) for anything unusable,
-// naming the file, the line or record, and what is wrong.
-inline replay_script load_script(const std::string& path) {
-    byte_source source(path, input_format::automatic);
-    std::vector<std::uint8_t> bytes;
-    replay_script out;
-    if (!source.read(bytes)) throw tool_error(source.name() + ": empty: neither a capture nor a packet script");
-    if (source.format() == input_format::pcapng) {
-        out.kind = "capture";
-        detail::read_capture_script(source, bytes, out);
-    } else if (const auto first = std::find_if(bytes.begin(), bytes.end(), [](std::uint8_t c) { return !std::isspace(c); });
-               source.format() == input_format::raw && first != bytes.end() && *first == '{') {
-        out.kind = "packet script";
-        detail::read_packet_script(source, bytes, out);
-    } else {
-        throw tool_error(source.name() + ": neither a pcapng capture nor a packet script (JSON Lines)");
+        ready_.push_back(detail::parse_script_line(j, where));
     }
-    if (out.packets.empty()) throw tool_error(source.name() + ": holds no data packets to replay");
-    return out;
+
+    static constexpr std::size_t max_line = 1u << 20;
+
+    byte_source source_;
+    std::vector<std::uint8_t> bytes_;
+    std::string kind_;
+    std::deque<script_packet> ready_;           // at most one chunk's or one record's packets
+    std::optional<capture_records> records_;    // a capture
+    capture::conversation talk_;                // a capture
+    std::string pending_;                       // a script: a line not yet ended
+    std::size_t line_number_ = 0;               // a script
+    std::string bad_line_;                      // a script: why it ends early
+    std::string damage_;                        // a capture: why it ends early
+    bool ended_ = false;
+};
+
+// What a whole FILE holds, read through once (for the totals a replay announces, and to refuse a
+// bad script before anything is played).
+struct script_survey {
+    std::string kind;
+    std::uint64_t packets = 0, down = 0, body_bytes = 0, folded = 0;
+    std::string damage;
+};
+
+inline script_survey survey_script(const std::string& path) {
+    script_reader reader(path);
+    script_survey s;
+    s.kind = reader.kind();
+    while (const auto p = reader.next()) {
+        ++s.packets;
+        s.down += p->direction == capture::flow::debugger_to_target;
+        s.body_bytes += p->body.size();
+    }
+    s.folded = reader.folded();
+    s.damage = reader.damage();
+    if (s.packets == 0) throw tool_error(reader.name() + ": holds no data packets to replay");
+    return s;
 }
 
 }  // namespace kdcom::tools
