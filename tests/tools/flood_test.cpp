@@ -1,8 +1,10 @@
 // Every listener a peer can flood keeps its memory bounded: a "debugger" that sends KD_RESETs as
 // fast as it can and never reads what comes back (each RESET asks for an answer, and for the
 // pending packet again) floods kdcom-bridge with a guest attached, kdcom-sim --serve (a session
-// listener with the bridge and fake kernel in one process) and kdcom-proxy, for a few seconds;
-// each process's peak memory must stay within a stated limit of where it started.
+// listener with the bridge and fake kernel in one process) and kdcom-proxy; a guest that calls as
+// fast as the shared ring takes its calls and never reads an answer floods kdcom-bridge's guest
+// side. Each flood lasts a few seconds; each process's peak memory must stay within a stated limit
+// of where it started.
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -15,6 +17,13 @@
 #include <string>
 #include <thread>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include "kdcom/net/shm_connection.hpp"
+#include "kdcom/net/shm_link.hpp"
+#include "kdcom/shm/kd_pdu.hpp"
+#include "support/kd_messages.hpp"
 #include "support/net_pair.hpp"
 #include "support/tool_process.hpp"
 
@@ -71,15 +80,80 @@ std::uint64_t flood_resets(const std::string& path, std::chrono::milliseconds ti
     return sent;
 }
 
-// Floods `socket`, then checks the peak memory of `victim` against where it started.
-void expect_bounded_under_flood(tool_process& victim, const std::string& socket, const char* what) {
+// How a flooding guest calls.
+enum class guest_flood {
+    polls,          // break-in polls, answered at once: the answers pile up in its ring
+    overlapping,    // a state change (forwarded to a debugger that never acknowledges it) and then
+                    // another call before its answer: the bridge drops the guest, which attaches again
+};
+
+// Attaches to shm://`name` as a guest and calls as fast as the ring takes the calls, reading no
+// answer, for `time`; a guest the bridge drops attaches again. Returns the calls sent.
+std::uint64_t flood_guest_calls(const std::string& name, guest_flood how, std::chrono::milliseconds time) {
+    using namespace kdcom;
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    shm::kd_pdu poll;
+    poll.operation = KDCOM_SHM_PDU_RECEIVE;
+    poll.packet_type = static_cast<std::uint16_t>(wire::packet_type::poll_breakin);
+    const auto state = breakpoint_state_change();
+    shm::kd_pdu send;
+    send.operation = KDCOM_SHM_PDU_SEND;
+    send.packet_type = static_cast<std::uint16_t>(wire::packet_type::state_change64);
+    send.header = state;
+    std::uint64_t sent = 0;
+    std::uint32_t sequence = 0;
+    const auto end = std::chrono::steady_clock::now() + time;
+    while (std::chrono::steady_clock::now() < end) {
+        auto link = net::make_shm_guest(io.get_executor(), name);
+        std::unique_ptr<net::byte_stream> stream;
+        bool opened = false;
+        link->async_open([&](std::error_code, std::unique_ptr<net::byte_stream> s) {
+            stream = std::move(s);
+            opened = true;
+        });
+        while (!opened && std::chrono::steady_clock::now() < end) io.run_one_for(10ms);
+        auto* guest = dynamic_cast<net::shm_connection*>(stream.get());
+        if (!guest) {
+            std::this_thread::sleep_for(20ms);  // the bridge has not let the last one go yet
+            continue;
+        }
+        bool dropped = false;
+        std::vector<std::uint8_t> message;
+        std::function<void()> call_again = [&] {
+            shm::kd_pdu& pdu = how == guest_flood::overlapping && sent % 2 ? send : poll;
+            pdu.sequence = ++sequence;
+            message.assign(shm::kd_pdu_size(pdu), 0);
+            std::error_code ec;
+            shm::encode_kd_pdu(pdu, message, ec);
+            guest->async_send_message(KDCOM_SHM_KD_PDU, message, [&](std::error_code e, std::size_t) {
+                if (e) {
+                    dropped = true;
+                    return;
+                }
+                ++sent;
+                call_again();
+            });
+        };
+        call_again();
+        while (!dropped && std::chrono::steady_clock::now() < end) io.run_one_for(10ms);
+        stream->close();
+        io.poll();
+    }
+    return sent;
+}
+
+// Runs `flood` (the bytes or calls it sent), then checks the peak memory of `victim` against where
+// it started.
+template <class Flood>
+void expect_bounded_under_flood(tool_process& victim, Flood flood, const char* what) {
     const long before = status_kib(victim.pid, "VmRSS");
     ASSERT_GT(before, 0);
-    const auto sent = flood_resets(socket, flood_time);
-    EXPECT_GT(sent, 64u << 10) << what << ": the flood reached it";
+    const auto sent = flood();
+    EXPECT_GT(sent, 4096u) << what << ": the flood reached it";
     const long peak = status_kib(victim.pid, "VmHWM");
     EXPECT_LT(peak - before, growth_limit_kib) << what << " grew from " << before << " KiB to a peak of " << peak
-                                               << " KiB under a flood of " << sent << " bytes\n"
+                                               << " KiB under a flood of " << sent << "\n"
                                                << victim.output();
     // And it is still there, not crashed.
     EXPECT_EQ(::kill(victim.pid, 0), 0) << what;
@@ -94,7 +168,26 @@ TEST(Flood, TheBridgeWithAGuestAttached) {
     ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest")) << bridge.output();
     tool_process kernel(KDCOM_SIM_PATH, {"--part", "kernel", "--shm", name, "--dump", "1"}, dir.path + "/kernel.txt");
     ASSERT_TRUE(bridge.wait_for_output("guest attached")) << bridge.output() << kernel.output();
-    expect_bounded_under_flood(bridge, socket, "kdcom-bridge");
+    expect_bounded_under_flood(bridge, [&] { return flood_resets(socket, flood_time); }, "kdcom-bridge");
+    ::unsetenv("KDCOM_SHM_DIR");
+}
+
+TEST(Flood, TheBridgesGuestSideWithADebuggerThatNeverReads) {
+    scratch_dir dir;
+    ::setenv("KDCOM_SHM_DIR", dir.path.c_str(), 1);
+    const std::string name = unique_shm_name(), socket = dir.path + "/kd.sock";
+    tool_process bridge(KDCOM_BRIDGE_PATH, {"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket},
+                        dir.path + "/bridge.txt");
+    ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest")) << bridge.output();
+    const int debugger = connect_unix(socket);  // connects, then neither reads nor writes
+    ASSERT_GE(debugger, 0);
+    expect_bounded_under_flood(bridge, [&] {
+            return flood_guest_calls(name, guest_flood::polls, flood_time / 2) +
+                   flood_guest_calls(name, guest_flood::overlapping, flood_time / 2);
+        }, "kdcom-bridge's guest side");
+    const auto said = bridge.output();
+    EXPECT_NE(said.find("guest dropped: malformed KD PDU"), std::string::npos) << "overlapping calls drop the guest";
+    ::close(debugger);
     ::unsetenv("KDCOM_SHM_DIR");
 }
 
@@ -103,7 +196,7 @@ TEST(Flood, ASessionListenerServingTheTarget) {
     const std::string socket = dir.path + "/kd.sock";
     tool_process served(KDCOM_SIM_PATH, {"--serve", "unix-listen://" + socket, "--dump", "1"}, dir.path + "/serve.txt");
     ASSERT_TRUE(served.wait_for_output("serving KDCOM at")) << served.output();
-    expect_bounded_under_flood(served, socket, "kdcom-sim --serve");
+    expect_bounded_under_flood(served, [&] { return flood_resets(socket, flood_time); }, "kdcom-sim --serve");
 }
 
 TEST(Flood, TheProxyToATargetThatDoesNotReadEither) {
@@ -119,7 +212,7 @@ TEST(Flood, TheProxyToATargetThatDoesNotReadEither) {
     tool_process proxy(KDCOM_PROXY_PATH, {"--listen", "unix-listen://" + listen, "--connect", "unix://" + target},
                        dir.path + "/proxy.txt");
     ASSERT_TRUE(proxy.wait_for_output("kdcom-proxy: debugger")) << proxy.output();
-    expect_bounded_under_flood(proxy, listen, "kdcom-proxy");
+    expect_bounded_under_flood(proxy, [&] { return flood_resets(listen, flood_time); }, "kdcom-proxy");
     ::close(t);
 }
 
