@@ -7,11 +7,11 @@
 #include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
+#include "../common/notice_log.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/bridge/bridge.hpp"
@@ -57,6 +57,7 @@ int run(const bridge_options& opt) {
     auto debugger = net::open_link(io.get_executor(), debugger_address, role::target, error, &debugger_address);
     if (!debugger) throw tools::tool_error(error, tools::exit_usage);
 
+    tools::notice_log notices(stdout);  // a guest or debugger can provoke notices at will; outlives b
     bridge::options options;
     options.endpoint = net::config_for(debugger_address, {});
     auto b = bridge::bridge::create(std::move(guest), std::move(debugger), options);
@@ -67,16 +68,14 @@ int run(const bridge_options& opt) {
                                     opt.force);
         b->debugger_session().set_tap(capture::capture_tap(recording, role::target));
     }
-    b->set_notice_handler([](const std::string& text) {
-        fmt::print("{:%H:%M:%S} {}\n", fmt::localtime(std::time(nullptr)), text);
-        std::fflush(stdout);
-    });
+    b->set_notice_handler([&](const std::string& text) { notices.print(text); });
     fmt::print("kdcom-bridge: guest {}, debugger {}\n", guest_address.to_string(), debugger_address.to_string());
     std::fflush(stdout);
     b->start();
 
     stop.async_wait([&](std::error_code ec, int signal) {
         if (ec) return;
+        notices.finish();
         fmt::print("kdcom-bridge: {}, stopping\n", signal == SIGINT ? "interrupted" : "terminated");
         report.cancel();
         b->close();
@@ -90,6 +89,7 @@ int run(const bridge_options& opt) {
     };
     wait_for_report();
     io.run();
+    notices.finish();
     print_statistics(*b);
     if (recording) fmt::print("{}\n", tools::finish_capture(*recording));
     return tools::exit_ok;

@@ -17,12 +17,12 @@
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
 #include "../common/event_printer.hpp"
+#include "../common/notice_log.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
 #include "kdcom/capture/capture_file.hpp"
@@ -38,9 +38,12 @@ struct proxy_options {
     bool decode = false, json = false, force = false;
 };
 
-void say(const std::string& text) {
-    fmt::print(stderr, "{:%H:%M:%S} {}\n", fmt::localtime(std::time(nullptr)), text);
+// What happens on the links, at a rate a peer cannot raise without bound.
+tools::notice_log& notices() {
+    static tools::notice_log log(stderr);
+    return log;
 }
+void say(const std::string& text) { notices().print(text); }
 
 // One end of the proxy: the link that produces its streams, the stream while one is open, and
 // what has been read from it.
@@ -89,7 +92,7 @@ public:
             s->decoder.finish();
             if (printer_) print_events(*s);
         }
-        say(fmt::format("kdcom-proxy: {} bytes debugger to target, {} bytes target to debugger; {} debugger and {} "
+        notices().print_always(fmt::format("kdcom-proxy: {} bytes debugger to target, {} bytes target to debugger; {} debugger and {} "
                         "target connections",
                         debugger_.bytes, target_.bytes, debugger_.connections, target_.connections));
         if (printer_) printer_->summary(debugger_.bytes + target_.bytes, "");
@@ -211,17 +214,17 @@ int run(const proxy_options& opt) {
     if (opt.decode || opt.json) printer.emplace("kdcom-proxy", opt.json);
 
     proxy p(io, std::move(debugger_link), std::move(target_link), recording, std::move(printer));
-    say(fmt::format("kdcom-proxy: debugger {}, target {}{}", debugger_address.to_string(), target_address.to_string(),
+    notices().print_always(fmt::format("kdcom-proxy: debugger {}, target {}{}", debugger_address.to_string(), target_address.to_string(),
                     recording ? ", capture " + recording->path() : ""));
     p.start();
     stop.async_wait([&](std::error_code ec, int signal) {
         if (ec) return;
-        say(fmt::format("kdcom-proxy: {}, stopping", signal == SIGINT ? "interrupted" : "terminated"));
+        notices().print_always(fmt::format("kdcom-proxy: {}, stopping", signal == SIGINT ? "interrupted" : "terminated"));
         p.stop();
     });
     io.run();
     p.summary();
-    if (recording) say(tools::finish_capture(*recording));
+    if (recording) notices().print_always(tools::finish_capture(*recording));
     return tools::exit_ok;
 }
 
