@@ -131,41 +131,47 @@ void keep_receiving(const std::shared_ptr<net::session>& s, inbox& box) {
     });
 }
 
-// The signal that stops a replay, noted on the io_context every wait runs; set while a replay
-// function runs (stop_scope).
-const tools::stop_signals* stopping = nullptr;
-struct stop_scope {
-    explicit stop_scope(const tools::stop_signals& s) { stopping = &s; }
-    ~stop_scope() { stopping = nullptr; }
-    stop_scope(const stop_scope&) = delete;
-    stop_scope& operator=(const stop_scope&) = delete;
-};
+// Where every wait of a replay runs: its io_context, watched by the signals that stop it, so that
+// SIGINT or SIGTERM ends any wait. One per replay, on the replay's thread.
+class replay_loop {
+public:
+    replay_loop(asio::io_context& io, const tools::stop_signals& signals) : io_(io), signals_(signals) {}
 
-// Runs `io` until `done()` or the deadline; returns done(). A SIGINT or SIGTERM ends the replay
-// (exit 2, the sessions closed on the way out).
-template <class Done>
-bool run_until(asio::io_context& io, Done done, clock_type::time_point deadline) {
-    while (!done()) {
-        if (stopping && stopping->signal()) throw tools::tool_error(stopping->describe() + " before the end of the replay");
-        if (clock_type::now() >= deadline) return false;
-        io.run_one_for(10ms);
+    // Runs until `done()` or the deadline; returns done(). A SIGINT or SIGTERM ends the replay
+    // (tool_error, exit 2; the sessions are closed on the way out).
+    template <class Done>
+    bool run_until(Done done, clock_type::time_point deadline) {
+        while (!done()) {
+            if (signals_.signal()) throw tools::tool_error(signals_.describe() + " before the end of the replay");
+            if (clock_type::now() >= deadline) return false;
+            io_.run_one_for(10ms);
+        }
+        return true;
     }
-    return true;
-}
 
-// Sends `p` from `from`; true when the peer acknowledged it before the deadline.
-bool send_and_wait(asio::io_context& io, net::session& from, const tools::script_packet& p,
-                   clock_type::time_point deadline, std::error_code& error) {
-    bool done = false;
-    from.async_send(p.type, p.body, {}, [&](std::error_code ec) {
-        done = true;
-        error = ec;
-    });
-    if (run_until(io, [&] { return done; }, deadline)) return true;
-    from.cancel_send();
-    run_until(io, [&] { return done; }, clock_type::now() + 1s);  // the handler refers to locals
-    return false;
-}
+    // Sends `p` from `from`; true when the peer acknowledged it before the deadline (`error` says
+    // how the send ended, if it did). A send still pending at the deadline is cancelled.
+    bool send_and_wait(net::session& from, const tools::script_packet& p, clock_type::time_point deadline,
+                       std::error_code& error) {
+        struct outcome {
+            bool done = false;
+            std::error_code error;
+        };
+        auto sent = std::make_shared<outcome>();  // the handler may run after this returns
+        from.async_send(p.type, p.body, {}, [sent](std::error_code ec) {
+            sent->done = true;
+            sent->error = ec;
+        });
+        const bool acknowledged = run_until([&] { return sent->done; }, deadline);
+        if (!acknowledged) from.cancel_send();
+        error = sent->error;
+        return acknowledged;
+    }
+
+private:
+    asio::io_context& io_;
+    const tools::stop_signals& signals_;
+};
 
 void print_stats(const char* who, const endpoint_stats& s) {
     fmt::print("{:<9} sent {} (retransmitted {}), received {} (duplicates dropped {}), framing errors {}, resets "
@@ -183,7 +189,7 @@ int replay_through_library(tools::script_reader& script, const replay_options& o
     asio::io_context io;
     auto work = asio::make_work_guard(io);
     tools::stop_signals signals(io);  // before any socket file exists
-    const stop_scope watching(signals);
+    replay_loop loop(io, signals);
     std::error_code ec;
     auto links = net::link_pair::make(io.get_executor(), *kind, ec);
     if (!links) throw tools::tool_error("cannot make a " + opt.transport + " link: " + ec.message());
@@ -219,8 +225,8 @@ int replay_through_library(tools::script_reader& script, const replay_options& o
         auto& from = down ? *debugger : *target;
         auto& box = down ? at_target : at_debugger;
         std::error_code send_error;
-        if (!send_and_wait(io, from, p, tally.step_deadline(), send_error) || send_error ||
-            !run_until(io, [&] { return !box.packets.empty(); }, tally.step_deadline())) {
+        if (!loop.send_and_wait(from, p, tally.step_deadline(), send_error) || send_error ||
+            !loop.run_until([&] { return !box.packets.empty(); }, tally.step_deadline())) {
             tally.report(fmt::format("packet {} ({}) was not delivered within {} s{}", tally.number(), describe(p), opt.timeout,
                                      send_error ? ": " + send_error.message() : ""));
             break;  // the link is stuck; what follows would only repeat it
@@ -258,7 +264,7 @@ int replay_against_peer(tools::script_reader& script, const replay_options& opt)
     asio::io_context io;
     auto work = asio::make_work_guard(io);
     tools::stop_signals signals(io);  // before any socket file exists
-    const stop_scope watching(signals);
+    replay_loop loop(io, signals);
     std::string error;
     auto link = net::open_link(io.get_executor(), address, mine, error, &address);
     if (!link) throw tools::tool_error(error);
@@ -289,7 +295,7 @@ int replay_against_peer(tools::script_reader& script, const replay_options& opt)
         const auto& p = *packet;
         if (p.direction == outgoing) {
             std::error_code send_error;
-            const bool acknowledged = send_and_wait(io, *session, p, tally.step_deadline(), send_error);
+            const bool acknowledged = loop.send_and_wait(*session, p, tally.step_deadline(), send_error);
             lost(send_error);
             if (!acknowledged || send_error) {
                 tally.report(fmt::format("packet {} ({}): the peer did not acknowledge it within {} s{}", tally.number(),
@@ -298,7 +304,7 @@ int replay_against_peer(tools::script_reader& script, const replay_options& opt)
             }
             tally.matched();
         } else {
-            const bool arrived = run_until(io, [&] { return !box.packets.empty() || box.error; }, tally.step_deadline());
+            const bool arrived = loop.run_until([&] { return !box.packets.empty() || box.error; }, tally.step_deadline());
             if (box.packets.empty()) lost(box.error);
             if (!arrived || box.packets.empty()) {
                 tally.report(fmt::format("packet {} ({}): the peer sent nothing within {} s", tally.number(), describe(p), opt.timeout));
