@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -169,6 +170,11 @@ TEST(Flood, TheBridgeWithAGuestAttached) {
     tool_process kernel(KDCOM_SIM_PATH, {"--part", "kernel", "--shm", name, "--dump", "1"}, dir.path + "/kernel.txt");
     ASSERT_TRUE(bridge.wait_for_output("guest attached")) << bridge.output() << kernel.output();
     expect_bounded_under_flood(bridge, [&] { return flood_resets(socket, flood_time); }, "kdcom-bridge");
+    // What it did at the bound is in its statistics: frames dropped, counted.
+    ::kill(bridge.pid, SIGUSR1);
+    ASSERT_TRUE(bridge.wait_for_output("frames dropped for a debugger that does not read ")) << bridge.output();
+    EXPECT_EQ(bridge.output().find("frames dropped for a debugger that does not read 0;"), std::string::npos)
+        << bridge.output();
     ::unsetenv("KDCOM_SHM_DIR");
 }
 

@@ -33,10 +33,11 @@ void print_statistics(bridge::bridge& b) {
     const auto& e = b.debugger_session().protocol().stats();
     fmt::print("statistics: guest calls {}, answers {} (crossings {}); packets to the debugger {}, to the guest {} "
                "({} with a send's answer), dropped {}; fast-path reads {}; retransmissions {}, resends asked {}, resets {}; bytes out {}, in {}; "
-               "guests attached {}, dropped for errors {}\n",
+               "frames dropped for a debugger that does not read {}; guests attached {}, dropped for errors {}\n",
                s.guest_calls, s.guest_answers, s.guest_calls + s.guest_answers, s.packets_to_debugger,
                s.packets_to_guest, s.packets_carried, s.packets_dropped, s.fast_path_reads, e.retransmissions, e.resends_received,
-               e.resets_received, e.bytes_sent, e.bytes_received, s.guests_attached, s.guest_errors);
+               e.resets_received, e.bytes_sent, e.bytes_received, b.debugger_session().frames_dropped(), s.guests_attached,
+               s.guest_errors);
     std::fflush(stdout);
 }
 
