@@ -1,0 +1,4 @@
+// Not a kdcom header: a core header gone wrong, for the boundary check's self-test.
+#pragma once
+#include <cstdint>
+#include <sys/socket.h>

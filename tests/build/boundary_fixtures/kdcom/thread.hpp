@@ -1,0 +1,3 @@
+// Not a kdcom header: a core header gone wrong, for the boundary check's self-test.
+#pragma once
+#include <thread>
