@@ -1,6 +1,7 @@
 // The VMM plugin bridge: a guest's KD packets over shared memory on one side, KDCOM in the target
-// role on the guest's behalf toward an unmodified debugger on the other (see
-// ../shared/background/vmkd-series.txt). The guest's replacement KdSendPacket/KdReceivePacket send
+// role on the guest's behalf toward an unmodified debugger on the other: the design of Ken
+// Johnson's VMKD for VMware (his "Fast kernel debugging for VMware" series, parts 3 to 5,
+// http://www.nynaeve.net/?p=170 to ?p=172, 2007), for any VMM. The guest's replacement KdSendPacket/KdReceivePacket send
 // each call as one KD PDU (kdcom/shm/layout.h) and get one answer; acknowledgements,
 // retransmissions, resets and resynchronisation stay on the host.
 //
