@@ -10,12 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "kdcom/net/shm_attachment.hpp"
-#include "kdcom/net/shm_link.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
 #include "kdcom/wire/packet_type.hpp"
 

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kdcom needs to build, test, fuzz and benchmark.
 # Idempotent and non-interactive: prints nothing when everything is already present.
-# Usage: scripts/install-deps.sh [--windows] [--big-endian] [--plot]
+# Usage: scripts/install-deps.sh [--main] [--windows] [--big-endian] [--plot]
+#   --main        only what building and running the tools needs (the README's main command):
+#                 no test, benchmark or fuzzing packages, no clang, no tshark
 #   --windows     adds the mingw-w64 cross compiler and Wine
 #   --big-endian  adds an s390x cross compiler and qemu, for scripts/check-big-endian.sh
 #   --plot        adds gnuplot, for scripts/plot-bulk-dump.sh
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build ccache pkg-config tshark
-  clang libclang-rt-14-dev
-  libasio-dev libboost-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libedit-dev
+tool_packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libasio-dev libboost-dev libfmt-dev libcli11-dev nlohmann-json3-dev libedit-dev
 )
+packages=("${tool_packages[@]}" tshark clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev)
 for arg in "$@"; do
   case "$arg" in
+    --main) packages=("${tool_packages[@]}") ;;
     --windows) packages+=(g++-mingw-w64-x86-64 wine64) ;;
     --big-endian) packages+=(g++-s390x-linux-gnu qemu-user-static) ;;
     --plot) packages+=(gnuplot-nox) ;;

@@ -1,6 +1,6 @@
 // What a guest receives when it attaches to a shm:// host (shm_link.hpp): the region, mapped and
 // checked, and both doorbells. Used by the guest side of the link and by the blocking guest
-// library (kdcom/guest/kd_guest.h).
+// library (kdcom/guest/kd_guest.h). POSIX only, no Asio: the library kdcom::shm_attachment.
 #pragma once
 
 #include <sys/mman.h>
@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -86,5 +88,8 @@ inline constexpr std::uint8_t shm_ready_byte = 'R';
 // readable. A host that closes without a word (it already has a guest) gives
 // std::errc::connection_refused.
 std::error_code receive_shm_attachment(int socket, bool wait, shm_attachment& out);
+
+// Where the rendezvous socket for shm://NAME lives: $KDCOM_SHM_DIR (or /tmp)/kdcom-shm-NAME.sock.
+std::string shm_rendezvous_path(std::string_view name);
 
 }  // namespace kdcom::net

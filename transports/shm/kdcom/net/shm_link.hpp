@@ -21,6 +21,7 @@
 
 #include <asio/any_io_executor.hpp>
 
+#include "kdcom/net/shm_attachment.hpp"  // shm_rendezvous_path
 #include "kdcom/net/shm_connection.hpp"
 #include "kdcom/net/socket_link.hpp"
 
@@ -39,9 +40,6 @@ struct shm_options {
     // before it is closed and the slot goes to the next guest.
     std::chrono::steady_clock::duration hello_timeout = std::chrono::seconds(2);
 };
-
-// Where the rendezvous socket for NAME lives.
-std::string shm_rendezvous_path(std::string_view name);
 
 std::unique_ptr<listener> make_shm_host(const asio::any_io_executor& ex, const std::string& name, const shm_options& options,
                                         std::error_code& ec);
