@@ -225,6 +225,29 @@ TEST(ResetHandshake, TargetDataDuringTheHandshakeBringsAnotherResetAtOnceRateLim
     EXPECT_TRUE(d.received_bodies.empty());
 }
 
+TEST(ResetHandshake, RESETsARunningTargetDroppedDoNotHoldTheHandshakeOnceItStops) {
+    // Windows' and ReactOS's break-in polls read and drop every byte that is not a break-in, so
+    // the RESETs a debugger repeats while the target runs are never answered. Once the target
+    // stops and sends, the RESET that brings is the one it answers, and that answer ends the
+    // handshake. (Counting the dropped one too left the handshake waiting for an answer that never
+    // came, and with the target's resends and our repeats both a second apart it never ended:
+    // kdcom-sim attaching to a running target under load.)
+    endpoint_harness d(debugger_config());
+    d.start();
+    EXPECT_EQ(count_resets(d.written()), 1u);  // read and dropped by the running target
+    d.wait(300ms);
+    d.receive_data(packet_type::state_change64, id1, manipulate(0x3030));  // it stopped
+    EXPECT_EQ(count_resets(d.written()), 1u);
+    d.wait(5ms);
+    d.receive_reset(0);  // the answer, and the state change again under the restarted ids
+    d.receive_data(packet_type::state_change64, id0, manipulate(0x3030));
+    EXPECT_FALSE(d.ep.handshake_pending());
+    EXPECT_EQ(d.received_bodies.size(), 1u);
+    const auto w = d.written();
+    ASSERT_FALSE(w.empty());
+    EXPECT_EQ(w.back().type, packet_type::acknowledge);
+}
+
 TEST(ResetHandshake, AfterTheHandshakeTheDebuggerTakesWhateverIdTheTargetsFirstPacketCarries) {
     // Xen's kdd does not restart its ids: its first packet after the handshake may be id1.
     endpoint_harness d(debugger_config());

@@ -279,8 +279,15 @@ private:
         if (handshake_pending_) {
             // Not taken: the target sends it again after answering our RESET. But it is waiting
             // for an ACK now, the moment when even a target that reads nothing while it runs
-            // (ReactOS) reads a RESET: send one at once.
-            if (now_ >= last_reset_sent_ + config_.reset_on_data_interval) send_reset_packet();
+            // (ReactOS) reads a RESET: send one at once. The RESETs before it were sent to a
+            // running target, whose break-in poll (Windows' and ReactOS's alike) reads and drops
+            // every byte that is not a break-in: they are taken for lost, so that the answer to
+            // this one ends the handshake. Counting them would wait for answers that never come,
+            // and with the target's resends and our repeats both a second apart, for ever.
+            if (now_ >= last_reset_sent_ + config_.reset_on_data_interval) {
+                if (std::exchange(resets_unanswered_, 0) > 0) ++stats_.resets_presumed_lost;
+                send_reset_packet();
+            }
             return;
         }
         const std::uint32_t id = p.header.id & id_mask;
