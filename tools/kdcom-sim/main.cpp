@@ -9,18 +9,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <future>
-#include <mutex>
-#include <optional>
 #include <thread>
-#include <utility>
 
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <fmt/chrono.h>
 #include <fmt/core.h>
@@ -28,52 +23,26 @@
 #include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
 #include "../common/fault_option.hpp"
-#include "../common/progress.hpp"
 #include "../common/stop_signals.hpp"
-#include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
+#include "debugger_line.hpp"
+#include "sim_options.hpp"
+#include "simulated_debugger.hpp"
 #include "target_machine.hpp"
 #include "kdcom/bridge/bridge.hpp"
 #include "kdcom/capture/capture_file.hpp"
 #include "kdcom/guest/fake_kernel.hpp"
-#include "kdcom/kd/manipulate.hpp"
-#include "kdcom/kd/state_change.hpp"
 #include "kdcom/net/kd_client.hpp"
 #include "kdcom/net/faulty_link.hpp"
-#include "kdcom/net/link_pair.hpp"
 #include "kdcom/net/open_link.hpp"
-#include "kdcom/net/rate_limited_link.hpp"
-#include "kdcom/net/shm_link.hpp"
 
 namespace {
 using namespace kdcom;
 using namespace std::chrono_literals;
-using bytes = std::vector<std::uint8_t>;
+using tools::kern_base;
+using tools::sim_options;
 
-struct sim_options {
-    std::uint64_t dump_mib = 64;
-    std::string faults = "loss=0.001,corrupt=0.0005,dup=0.001";
-    std::string transport = "unix";
-    unsigned rate = 0;
-    unsigned seed = 1;
-    bool fast_path = false;
-    std::string capture;  // empty: a new file in the temp dir (default_capture_path())
-    bool no_capture = false, force = false;
-    bool separate = false;
-    std::string target;  // --target ADDR: only the simulated debugger, against the target there
-    std::string serve;   // --serve ADDR: only the simulated target, serving KDCOM there
-    std::string part, shm;  // --part kernel --shm NAME: the kernel process of --separate
-};
-
-constexpr std::uint64_t kern_base = 0xfffff80000000000u;
-
-// The fake kernel's memory size: the dump's, at least 1 MiB. Every part (the debugger checking
-// reads, a kernel in another process, a --serve target) derives it the same way, or reads differ.
-std::uint64_t image_size(const sim_options& opt) { return std::max<std::uint64_t>(opt.dump_mib << 20, 1 << 20); }
-
-// --serve ADDR: the simulated target alone (the fake kernel behind the bridge, which speaks KDCOM
-// in the target role at ADDR, as kdcom.dll does on a serial port) until SIGINT or SIGTERM.
 // A capture name no other run has: the time to the second and this process's id. (create()
 // refuses an existing file anyway; this keeps two runs at once from refusing each other.)
 std::string default_capture_path() {
@@ -81,6 +50,8 @@ std::string default_capture_path() {
     return (std::filesystem::temp_directory_path() / name).string();
 }
 
+// --serve ADDR: the simulated target alone (the fake kernel behind the bridge, which speaks KDCOM
+// in the target role at ADDR, as kdcom.dll does on a serial port) until SIGINT or SIGTERM.
 int run_target_only(const sim_options& opt) {
     auto address = tools::parse_address_option(opt.serve, "--serve");
     guest::memory_image memory(image_size(opt), opt.seed);
@@ -108,12 +79,6 @@ int run_target_only(const sim_options& opt) {
     closing.join();
     target.print_summary();
     return tools::exit_ok;
-}
-
-// A TCP port free now on 127.0.0.1, for a bridge process to listen on.
-std::uint16_t free_tcp_port(asio::io_context& io) {
-    asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-    return probe.local_endpoint().port();
 }
 
 // --part kernel: the fake kernel as a process of its own, attached to shm://NAME, until SIGTERM
@@ -150,11 +115,19 @@ int run_kernel_part(const sim_options& opt) {
     return tools::exit_ok;
 }
 
+// Calls `f` when it goes out of scope, however that happens.
+template <class F>
+struct at_scope_exit {
+    F f;
+    ~at_scope_exit() { f(); }
+};
+template <class F>
+at_scope_exit(F) -> at_scope_exit<F>;
+
 int run(const sim_options& opt) {
     if (opt.part == "kernel") return run_kernel_part(opt);
     if (!opt.serve.empty()) return run_target_only(opt);
     const net::link_faults faults = tools::parse_faults(opt.faults, opt.seed);
-    const std::uint64_t dump_bytes = opt.dump_mib << 20;
     const std::string name = "kdcom-sim-" + std::to_string(::getpid());
 
     guest::memory_image memory(image_size(opt), opt.seed);
@@ -164,7 +137,6 @@ int run(const sim_options& opt) {
     auto work = asio::make_work_guard(io);
     // SIGINT or SIGTERM closes the debugger's session: the step in progress fails, and says why.
     tools::stop_signals signals(io);  // before any socket file exists
-    std::error_code ec;
     bridge::options bo;
     // The ACK timer adapts to the link by itself; a paced line only needs its floor and ceiling
     // above the time a whole packet takes to cross it.
@@ -185,211 +157,43 @@ int run(const sim_options& opt) {
                                         {"kdcom-sim", "simulated debugger", "kdcom-sim bridge (" + opt.transport + ")"},
                                         opt.force);
 
-    // The debugger's link: a connection of the chosen kind, paced like a serial line if asked,
-    // with the faults on what the debugger writes. The target side takes the other end.
-    std::unique_ptr<net::link> debugger_side;
-    std::unique_ptr<net::link_pair> links;
-    std::unique_ptr<tools::target_machine> target;
-    endpoint_config dc{.role = role::debugger};
-    dc.ack_timeout = bo.endpoint.ack_timeout;
-    dc.ack_timeout_min = bo.endpoint.ack_timeout_min;
-    dc.ack_timeout_max = bo.endpoint.ack_timeout_max;
-    std::optional<transport::address> target_address;
-    if (!opt.target.empty()) {
-        // The simulated debugger alone, against whatever target is at that address.
-        if (opt.separate || opt.fast_path) throw tools::tool_error("--target runs only the debugger: no --separate, no --fast-path");
-        std::string error;
-        const auto address = tools::parse_address_option(opt.target, "--target");
-        target_address = address;
-        dc = net::config_for(address, dc);  // ?resets=0
-        debugger_side = net::open_link(io.get_executor(), address, role::debugger, error);
-        if (!debugger_side) throw tools::tool_error(error);
-        target = std::make_unique<tools::external_machine>(address.to_string());
-    } else if (opt.separate) {
-        if (opt.fast_path) throw tools::tool_error("--fast-path needs the bridge in this process (it reads the guest's memory)");
-        const auto self = std::filesystem::read_symlink("/proc/self/exe");
-        const auto bridge_program = self.parent_path() / "kdcom-bridge";
-        if (!std::filesystem::exists(bridge_program))
-            throw tools::tool_error("--separate needs kdcom-bridge beside kdcom-sim, not found at " + bridge_program.string());
-        const std::string rate = opt.rate > 0 ? "?rate=" + std::to_string(opt.rate) : "";
-        std::string bridge_address;
-        if (opt.transport == "unix") {
-            const auto path = std::filesystem::temp_directory_path() / (name + ".sock");
-            bridge_address = "unix-listen://" + path.string() + rate;
-            debugger_side = net::make_unix_client(io.get_executor(), path.string());
-        } else if (opt.transport == "tcp") {
-            const std::uint16_t port = free_tcp_port(io);
-            bridge_address = "tcp-listen://127.0.0.1:" + std::to_string(port) + rate;
-            debugger_side = net::make_tcp_client(io.get_executor(), "127.0.0.1", port);
-        } else {
-            throw tools::tool_error("with --separate, --transport must be unix or tcp");
-        }
-        target = std::make_unique<tools::separate_machine>(
-            bridge_program.string(), name, bridge_address,
-            std::vector<std::string>{self.string(), "--part", "kernel", "--shm", name, "--dump", std::to_string(opt.dump_mib),
-                                     "--seed", std::to_string(opt.seed)});
-    } else {
-        const auto kind = net::parse_pair_kind(opt.transport);
-        if (!kind) throw tools::tool_error("--transport must be one of mem, unix, tcp, fifo, serial, shm");
-        links = net::link_pair::make(io.get_executor(), *kind, ec);
-        if (!links) throw tools::tool_error("cannot make the debugger's " + opt.transport + " link: " + ec.message());
-        std::unique_ptr<net::link> bridge_side = std::move(links->target);
-        debugger_side = std::move(links->debugger);
-        if (opt.rate > 0) bridge_side = std::make_unique<net::rate_limited_link>(std::move(bridge_side), opt.rate);
-        target = std::make_unique<tools::in_process_machine>(io, name, memory, bo, std::move(bridge_side), kernel_options);
-    }
-    if (opt.rate > 0) debugger_side = std::make_unique<net::rate_limited_link>(std::move(debugger_side), opt.rate);
-    // A lost or unreachable target ends the session (exit 2 with the reason) unless the address
-    // asks to reconnect; the simulated machines' own links always reconnect.
+    // The debugger's line, with the faults on what the debugger writes. A lost or unreachable
+    // target ends the session (exit 2 with the reason) unless the address asks to reconnect; the
+    // simulated machines' own links always reconnect.
+    auto line = tools::connect_debugger(opt, io, name, memory, bo, kernel_options);
     net::session_options session_options;
-    if (target_address) session_options.reconnect = target_address->reconnect;
-    auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(debugger_side), faults), dc,
+    if (line.target_address) session_options.reconnect = line.target_address->reconnect;
+    auto session = net::session::create(std::make_unique<net::faulty_link>(std::move(line.link), faults), line.config,
                                         session_options);
     if (recording) session->set_tap(capture::capture_tap(recording, role::debugger));
     // Long enough for a packet to cross the line at its rate.
-    const auto patience = std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(dc.ack_timeout_min));
+    const auto patience =
+        std::max<std::chrono::milliseconds>(1000ms, 20 * std::chrono::ceil<std::chrono::milliseconds>(line.config.ack_timeout_min));
     kd::client_options client_options;
     client_options.breakin_interval = patience;
     client_options.exchange.attempt_timeout = std::max<timestamp>(client_options.exchange.attempt_timeout, 4 * patience);
-    std::mutex prints_mutex;
-    std::string prints, link_problem;
-    kd::client_handlers handlers;
-    handlers.print = [&](std::string_view text) {
-        std::lock_guard lock(prints_mutex);
-        if (prints.size() < 64 * 1024) prints += text;  // shown at the first words only; bounded
-    };
-    handlers.notice = [&](const net::session_notice& n) {
-        if (n.kind != net::session_notice::what::link_failed && n.kind != net::session_notice::what::stream_closed) return;
-        std::lock_guard lock(prints_mutex);
-        link_problem = n.text;
-    };
-    auto client = kd::client::create(session, client_options, std::move(handlers));
+    tools::target_words words;
+    auto client = kd::client::create(session, client_options, words.handlers());
     asio::post(io, [&] { client->start(); });
     signals.on_stop([&] { client->close(); });
+
+    // The session runs on its own thread; however the run ends, the target is switched off and
+    // the client closed before that thread is let go.
     std::thread io_thread([&] { io.run(); });
-    try {
-        target->power_on();
-    } catch (...) {
-        target->switch_off();
-        work.reset();
-        io.stop();
-        io_thread.join();
-        throw;
-    }
-
-    // A failed step of the debugger: the target unreachable or lost is exit 2 with the reason,
-    // anything else a mismatch.
-    auto give_up = [&](const std::string& what, std::error_code why) {
-        std::lock_guard lock(prints_mutex);
-        if (signals.signal()) throw tools::tool_error(signals.describe() + " while the debugger " + what, tools::exit_usage);
-        if (why == net::session_errc::closed)
-            throw tools::tool_error("the debugger lost the target (" + what + ")" +
-                                        (link_problem.empty() ? "" : ": " + link_problem),
-                                    tools::exit_usage);
-        throw tools::tool_error("the debugger " + what + ": " + why.message(), tools::exit_mismatch);
-    };
-    // What the target printed since the last look (taken, so a chatty target grows nothing).
-    auto new_prints = [&] {
-        std::lock_guard lock(prints_mutex);
-        return std::exchange(prints, {});
-    };
-    const auto started = std::chrono::steady_clock::now();
-    bool all_matched = true;
-    std::uint64_t mismatched_reads = 0;
-    try {
-        // A booting kernel prints first; one that is running says nothing; one that stopped (at
-        // boot, or under an earlier debugger) reports its state after the reset handshake, maybe
-        // after a print (Xen's kdd). Listen until a stop, or until the line goes quiet.
-        fmt::print("debugger: waiting for the target's first words\n");
-        std::optional<kd::stop_report> first;
-        bool heard = false;
-        for (auto wait = 2 * patience;;) {
-            auto stop = client->wait_state_change(wait, ec);
-            if (const auto text = new_prints(); !text.empty()) {
-                fmt::print("target says: {}", tools::printable(text, tools::line_breaks::keep));
-                heard = true;
-            }
-            if (!ec) {
-                first = std::move(stop);
-                break;
-            }
-            if (ec != net::session_errc::timed_out) give_up("waited for the target's first words", ec);
-            if (!heard || wait < 2 * patience) break;
-            wait = std::max<std::chrono::milliseconds>(300ms, patience / 3);  // a stop right behind the print?
-        }
-        if (!first && !heard) fmt::print("debugger: the target said nothing (it may be running already)\n");
-        if (!first) {
-            fmt::print("debugger: break-in (Ctrl+Break)\n");
-            first = client->break_in(ec);
-            if (ec) give_up("broke in and the target did not stop", ec);
-            // A break-in is one byte nobody acknowledges: a lossy line can eat it, and the client
-            // presses again, as a user at WinDbg would.
-            for (unsigned press = 1; press < client->breakin_presses(); ++press)
-                fmt::print("debugger: the target did not stop; Ctrl+Break again\n");
-        } else {
-            fmt::print("debugger: the target is stopped already\n");
-        }
-        fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", first->header.exception.code,
-                   first->header.program_counter);
-
-        const auto version = client->get_version(ec);
-        if (ec) give_up("asked for the version", ec);
-        fmt::print("debugger: Windows {}.{} kernel, machine {:#x}, kernel base {:#x}\n", version.major_version,
-                   version.minor_version, version.machine_type, version.kern_base);
-
-        fmt::print("debugger: dumping {} MiB of physical memory in {}-byte reads{}\n", opt.dump_mib,
-                   client_options.max_transfer, opt.fast_path ? " (fast path: the host answers)" : "");
-        tools::progress_meter progress("dump", dump_bytes);
-        const auto dump_start = std::chrono::steady_clock::now();
-        // The reads go one after another on the session's own thread, as fast as the link allows,
-        // each piece checked as it arrives; this thread shows the progress.
-        std::atomic<std::uint64_t> done_bytes{0};
-        std::vector<std::uint8_t> expected(client_options.max_transfer);
-        auto dumped = client->async_read_memory(
-            kd::memory_space::physical_memory, 0, dump_bytes,
-            [&](std::uint64_t offset, std::span<const std::uint8_t> piece) {
-                const auto want = std::span(expected).first(piece.size());
-                reference.read(offset, want);
-                if (!std::equal(want.begin(), want.end(), piece.begin())) {
-                    all_matched = false;
-                    ++mismatched_reads;
-                }
-                done_bytes = offset + piece.size();
-            },
-            asio::use_future);
-        while (dumped.wait_for(100ms) != std::future_status::ready) progress.update(done_bytes);
-        try {
-            dumped.get();
-        } catch (const std::system_error& e) {
-            give_up(fmt::format("stopped the dump after {} of {} bytes", done_bytes.load(), dump_bytes), e.code());
-        }
-        progress.finish();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - dump_start).count();
-        fmt::print("debugger: dump done, {:.1f} MB/s{}\n", static_cast<double>(dump_bytes) / seconds / 1e6,
-                   mismatched_reads ? fmt::format(", {} reads did NOT match the image", mismatched_reads) : ", every byte matched");
-
-        const bytes pattern(64, 0xC3);
-        const auto written = client->write_memory(kd::memory_space::virtual_memory, kern_base + 0x2000, pattern, ec);
-        if (ec) give_up("wrote memory", ec);
-        const auto back = client->read_memory(kd::memory_space::virtual_memory, kern_base + 0x2000, 64, ec);
-        if (ec) give_up("read back what it wrote", ec);
-        const bool write_ok = written == 64 && back == pattern;
-        all_matched &= write_ok;
-        fmt::print("debugger: wrote 64 bytes at {:#x} and read them back: {}\n", kern_base + 0x2000,
-                   write_ok ? "same" : "DIFFERENT");
-        fmt::print("debugger: g (continue)\n");
-        client->continue_running(kd::status::dbg_continue, false, ec);
-        if (ec) give_up("continued", ec);
-    } catch (...) {
-        target->switch_off();
+    const at_scope_exit stop_everything{[&] {
+        line.target->switch_off();
         client->close();
         asio::post(io, [&] { signals.cancel(); });
         work.reset();
         io_thread.join();
-        throw;
-    }
+    }};
+    line.target->power_on();
+    const auto started = std::chrono::steady_clock::now();
+    const bool all_matched = tools::run_debugger_steps(
+        *client, words, signals, reference,
+        {.dump_mib = opt.dump_mib, .fast_path = opt.fast_path, .patience = patience, .max_transfer = client_options.max_transfer});
     std::this_thread::sleep_for(50ms);
-    target->switch_off();
+    line.target->switch_off();
 
     const auto ds = client->stats();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -400,7 +204,7 @@ int run(const sim_options& opt) {
     fmt::print("{:<40} {:>12}\n", "framing errors seen by the debugger", ds.framing_errors);
     fmt::print("{:<40} {:>12}\n", "duplicates dropped by the debugger", ds.duplicates_received);
     fmt::print("{:<40} {:>12}\n", "link resets (resyncs)", ds.resets_sent);
-    target->print_summary();
+    line.target->print_summary();
     fmt::print("{:<40} {:>12.1f}\n", "seconds", seconds);
     fmt::print("{:<40} {:>12}\n", "result", all_matched ? "all reads matched" : "MISMATCH");
     if (recording) {
@@ -408,11 +212,6 @@ int run(const sim_options& opt) {
                    recording->path(), recording->records());
         if (const auto e = recording->error()) fmt::print("capture stopped early: {}\n", e.message());
     }
-
-    client->close();
-    asio::post(io, [&] { signals.cancel(); });
-    work.reset();
-    io_thread.join();
     return all_matched ? tools::exit_ok : tools::exit_mismatch;
 }
 
