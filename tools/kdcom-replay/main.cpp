@@ -22,6 +22,7 @@
 #include "../common/address_option.hpp"
 #include "../common/fault_option.hpp"
 #include "../common/progress.hpp"
+#include "../common/scope_exit.hpp"
 #include "../common/stop_signals.hpp"
 #include "../common/terminal_text.hpp"
 #include "../common/tool_error.hpp"
@@ -208,6 +209,13 @@ int replay_through_library(tools::script_reader& script, const replay_options& o
         debugger->close();
         target->close();
     });
+    // However the replay ends (its end, a bad line on standard input, a signal), the sessions
+    // close and their handlers run: a pending receive holds its session.
+    const tools::at_scope_exit close_sessions{[&] {
+        debugger->close();
+        target->close();
+        io.run_for(20ms);
+    }};
     inbox at_debugger, at_target;
     target->start();
     debugger->start();
@@ -243,9 +251,6 @@ int replay_through_library(tools::script_reader& script, const replay_options& o
 
     print_stats("debugger", debugger->protocol().stats());
     print_stats("target", target->protocol().stats());
-    debugger->close();
-    target->close();
-    io.run_for(20ms);
     return tally.finish();
 }
 
@@ -273,6 +278,10 @@ int replay_against_peer(tools::script_reader& script, const replay_options& opt)
     auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}),
                                         {.reconnect = address.reconnect});
     signals.on_stop([&] { session->close(); });
+    const tools::at_scope_exit close_session{[&] {
+        session->close();
+        io.run_for(20ms);
+    }};
     std::string link_problem;
     session->set_notice_handler([&](const net::session_notice& n) {
         if (n.kind == net::session_notice::what::link_failed || n.kind == net::session_notice::what::stream_closed)
@@ -315,8 +324,6 @@ int replay_against_peer(tools::script_reader& script, const replay_options& opt)
         }
     }
     print_stats(opt.as.c_str(), session->protocol().stats());
-    session->close();
-    io.run_for(20ms);
     return tally.finish();
 }
 

@@ -23,6 +23,7 @@
 #include "../common/address_option.hpp"
 #include "../common/capture_option.hpp"
 #include "../common/fault_option.hpp"
+#include "../common/scope_exit.hpp"
 #include "../common/stop_signals.hpp"
 #include "../common/tool_error.hpp"
 #include "../common/tool_main.hpp"
@@ -115,15 +116,6 @@ int run_kernel_part(const sim_options& opt) {
     return tools::exit_ok;
 }
 
-// Calls `f` when it goes out of scope, however that happens.
-template <class F>
-struct at_scope_exit {
-    F f;
-    ~at_scope_exit() { f(); }
-};
-template <class F>
-at_scope_exit(F) -> at_scope_exit<F>;
-
 int run(const sim_options& opt) {
     if (opt.part == "kernel") return run_kernel_part(opt);
     if (!opt.serve.empty()) return run_target_only(opt);
@@ -180,7 +172,7 @@ int run(const sim_options& opt) {
     // The session runs on its own thread; however the run ends, the target is switched off and
     // the client closed before that thread is let go.
     std::thread io_thread([&] { io.run(); });
-    const at_scope_exit stop_everything{[&] {
+    const tools::at_scope_exit stop_everything{[&] {
         line.target->switch_off();
         client->close();
         asio::post(io, [&] { signals.cancel(); });
