@@ -20,6 +20,9 @@
 // Fast path: with `read_physical` set, DbgKdReadPhysicalMemoryApi requests are answered by the
 // host from guest memory without waking the guest.
 //
+// The rules live in kdcom/bridge/core.hpp, free of I/O (and tested in virtual time); this class
+// runs them on real links with Asio.
+//
 // Threads: everything runs on the executor of the links given to create(); the bridge's own
 // calls must be made there too.
 #pragma once
@@ -31,6 +34,7 @@
 #include <span>
 #include <string>
 
+#include "kdcom/bridge/statistics.hpp"
 #include "kdcom/net/byte_stream.hpp"
 #include "kdcom/net/session.hpp"
 
@@ -49,19 +53,6 @@ struct options {
     std::size_t inbox_limit = 64;       // packets from the debugger held for the guest at most
 };
 
-struct statistics {
-    std::uint64_t guest_calls = 0;       // PDUs from the guest (one per KdSendPacket/KdReceivePacket)
-    std::uint64_t guest_answers = 0;     // PDUs to the guest
-    std::uint64_t packets_to_debugger = 0;
-    std::uint64_t packets_to_guest = 0;
-    std::uint64_t packets_carried = 0;   // of those, handed over with the answer to a SEND (no RECEIVE needed)
-    std::uint64_t packets_dropped = 0;   // of a type the guest was not waiting for
-    std::uint64_t fast_path_reads = 0;
-    std::uint64_t resends_to_guest = 0;  // RECEIVE answered with RESEND (link reset, packet too large)
-    std::uint64_t guests_attached = 0;
-    std::uint64_t guest_errors = 0;      // guests dropped for a malformed PDU or a broken ring
-};
-
 // What the bridge reports as it happens (for kdcom-bridge's log).
 using notice_function = std::function<void(const std::string&)>;
 
@@ -69,8 +60,9 @@ class bridge {
 public:
     virtual ~bridge() = default;
 
-    // `guest` yields one shm_connection per guest (a shm:// host link); `debugger` yields
-    // streams to the debugger (any transport).
+    // `guest` yields one shm_connection per guest (a shm:// host link; a stream of any other kind
+    // is closed and reported as a notice); `debugger` yields streams to the debugger (any
+    // transport).
     static std::shared_ptr<bridge> create(std::unique_ptr<net::link> guest, std::unique_ptr<net::link> debugger,
                                           options o = {});
 
