@@ -48,6 +48,12 @@ public:
         flush();
     }
 
+    // New faults for what each side writes from now on (a test's quiet phase, for example).
+    void set_faults(const faults& to_target, const faults& to_debugger) {
+        to_target_.set_faults(to_target);
+        to_debugger_.set_faults(to_debugger);
+    }
+
     // Advances to the next thing that happens, if it happens by `limit`; false if nothing does.
     bool step(timestamp limit) {
         std::optional<timestamp> next;

@@ -103,6 +103,8 @@ public:
 
     std::size_t in_flight_bytes() const { return in_flight_bytes_; }
     const faults& settings() const { return faults_; }
+    // New faults for what is written from now on (what is in flight keeps its fate).
+    void set_faults(const faults& f) { faults_ = f; }
 
 private:
     struct chunk {
