@@ -176,6 +176,7 @@ public:
     }
 
     bool wants_debugger_packets() const noexcept { return !inbox_.full(); }
+    std::size_t packets_held() const noexcept { return inbox_.size(); }
 
     // --- time and turns ---
 
@@ -242,6 +243,7 @@ private:
         explicit inbox(std::size_t limit) : slots_(limit) {}
         bool empty() const noexcept { return count_ == 0; }
         bool full() const noexcept { return count_ == slots_.size(); }
+        std::size_t size() const noexcept { return count_; }
         const packet& front() const noexcept { return slots_[head_]; }
         void push(wire::packet_type type, std::span<const std::uint8_t> body) {
             packet& p = slots_[(head_ + count_) % slots_.size()];
