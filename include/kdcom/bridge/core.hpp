@@ -29,8 +29,9 @@
 //   that was not asked, and nothing after guest_detached() (property tests and bridge_fuzz check
 //   this).
 // - Drain the events after each input: their spans are valid until the next call to any member.
-// - No allocation per packet once the inbox slots and the fast path's buffer have grown to the
-//   largest packet seen (tests/bridge/bridge_core_allocation_test.cpp).
+// - No allocation per packet: the inbox's slots and the fast path's buffer are reserved at
+//   construction for `max_body` (tests/bridge/bridge_core_allocation_test.cpp). A larger packet
+//   (a debugger that negotiated more) grows its slot once.
 // - Time never goes backwards between calls. Not thread-safe: one thread at a time.
 #pragma once
 
@@ -62,13 +63,13 @@ struct core_config {
     // without waking the guest: the VMKD fast path.
     bool fast_path = false;
     std::size_t inbox_limit = 64;                      // debugger packets held for the guest at most
-    std::size_t max_body = wire::default_max_body;     // the largest fast-path reply body
+    std::size_t max_body = wire::default_max_body;     // the largest body: a fast-path reply, a held packet
 };
 
 class core {
 public:
     explicit core(const core_config& config = {})
-        : config_(config), inbox_(std::max<std::size_t>(config.inbox_limit, 1)) {
+        : config_(config), inbox_(std::max<std::size_t>(config.inbox_limit, 1), config.max_body) {
         events_.reserve(8);
         fast_data_.reserve(fast_path_room());
     }
@@ -229,8 +230,8 @@ private:
         timestamp expires;
     };
 
-    // Packets from the debugger waiting for the guest: a ring of slots whose buffers are kept, so
-    // holding a packet allocates only until each slot has seen the largest. A slot taken stays
+    // Packets from the debugger waiting for the guest: a ring of slots whose buffers are reserved
+    // at construction for the largest body, so holding a packet allocates nothing. A slot taken stays
     // untouched until the next push, which comes in a later input (the answer viewing it has been
     // handled by then).
     class inbox {
@@ -240,7 +241,9 @@ private:
             std::vector<std::uint8_t> body;
         };
 
-        explicit inbox(std::size_t limit) : slots_(limit) {}
+        inbox(std::size_t limit, std::size_t max_body) : slots_(limit) {
+            for (auto& slot : slots_) slot.body.reserve(max_body);
+        }
         bool empty() const noexcept { return count_ == 0; }
         bool full() const noexcept { return count_ == slots_.size(); }
         std::size_t size() const noexcept { return count_; }
