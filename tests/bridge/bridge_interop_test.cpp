@@ -121,7 +121,10 @@ TEST_P(BridgeAgainstDebugger, TwoAttachesEachReadExactlyTheImage) {
     stop = true;
     guest_thread.join();
     kdcom_guest_detach(g);
-    EXPECT_EQ(kernel.stats().breaks, 3u) << "two break-ins by the first debugger, one by the second";
+    // Two break-ins by the first debugger, one by the second; line noise may carry a break-in byte
+    // of its own, which the kernel honours as Windows would.
+    if (faulty) EXPECT_GE(kernel.stats().breaks, 3u);
+    else EXPECT_EQ(kernel.stats().breaks, 3u) << "two break-ins by the first debugger, one by the second";
 }
 
 // Every debugger clean, and under faults those whose design recovers from them.

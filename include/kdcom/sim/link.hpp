@@ -10,34 +10,10 @@
 #include <vector>
 
 #include "kdcom/endpoint/config.hpp"
+#include "kdcom/sim/faults.hpp"
 #include "kdcom/sim/random.hpp"
 
 namespace kdcom::sim {
-
-// Fault settings. "Per write" faults apply to one write() call, which is one packet, ACK or
-// break-in byte for an endpoint; "per byte" ones to each byte.
-struct faults {
-    double packet_loss = 0;  // per write: the whole write vanishes
-    double byte_loss = 0;    // per byte: the byte vanishes
-    double corruption = 0;   // per byte: the byte is replaced by a random one
-    double bit_flip = 0;     // per byte: one bit of it flips
-    double damage = 0;       // per write: one of its bytes is replaced by another value
-    double duplication = 0;  // per write: it arrives twice in a row
-    double truncation = 0;   // per write: only a random prefix arrives
-    double garbage = 0;      // per write: a burst of line noise arrives before it
-    std::size_t garbage_max = 32;
-    // Deliveries are cut into chunks of 1..max_chunk bytes, each arriving as a separate read
-    // (0: a write arrives as one read).
-    std::size_t max_chunk = 0;
-    timestamp delay{};   // one-way latency
-    timestamp jitter{};  // extra latency per write, uniform in [0, jitter]; order is kept
-
-    // Nothing at all: a perfect wire.
-    bool none() const {
-        return packet_loss == 0 && byte_loss == 0 && corruption == 0 && bit_flip == 0 && damage == 0 &&
-               duplication == 0 && truncation == 0 && garbage == 0 && max_chunk == 0;
-    }
-};
 
 class link {
 public:
@@ -45,24 +21,8 @@ public:
 
     // Sends `bytes` at time `now`: the faults are applied and what survives is scheduled.
     void write(std::span<const std::uint8_t> bytes, timestamp now) {
-        if (random_.chance(faults_.packet_loss)) return;
         std::vector<std::uint8_t> out;
-        if (random_.chance(faults_.garbage))
-            out = random_.garbage(1 + random_.below(faults_.garbage_max));
-        std::size_t length = bytes.size();
-        if (length > 1 && random_.chance(faults_.truncation)) length = random_.below(length);
-        const std::size_t damaged = random_.chance(faults_.damage) ? random_.below(length) : length;
-        const int copies = random_.chance(faults_.duplication) ? 2 : 1;
-        for (int copy = 0; copy < copies; ++copy) {
-            for (std::size_t i = 0; i < length; ++i) {
-                if (random_.chance(faults_.byte_loss)) continue;
-                std::uint8_t b = bytes[i];
-                if (i == damaged) b = static_cast<std::uint8_t>(b + 1 + random_.below(255));
-                if (random_.chance(faults_.corruption)) b = random_.byte();
-                if (random_.chance(faults_.bit_flip)) b ^= static_cast<std::uint8_t>(1u << random_.below(8));
-                out.push_back(b);
-            }
-        }
+        if (!apply_faults(faults_, random_, bytes, out)) return;
         if (out.empty()) return;
         timestamp at = now + faults_.delay;
         if (faults_.jitter > timestamp{})
