@@ -77,7 +77,7 @@ struct attached {
     std::thread runner;
 
     attached() {
-        std::string error;
+        failure error;
         std::string path = target().socket;
         auto link = net::open_link(io.get_executor(), *transport::parse_address("unix://" + path, error), role::debugger, error);
         session = net::session::create(std::move(link), {.role = role::debugger});
@@ -119,7 +119,7 @@ void BM_DumpWithKdClient(benchmark::State& state) {
 void BM_DumpWithSessionLoop(benchmark::State& state) {
     asio::io_context io;
     auto work = asio::make_work_guard(io);
-    std::string error;
+    failure error;
     auto link = net::open_link(io.get_executor(), *transport::parse_address("unix://" + target().socket, error),
                                role::debugger, error);
     auto session = net::session::create(std::move(link), {.role = role::debugger});

@@ -15,7 +15,9 @@ namespace kdcom::net {
 namespace {
 
 std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const transport::address& a, [[maybe_unused]] role side,
-                                      std::string& message, transport::address& reachable_at) {
+                                      failure& why, transport::address& reachable_at) {
+    using transport::transport_errc;
+    why = {};
     using transport::address_kind;
     std::error_code ec;
     std::unique_ptr<link> l;
@@ -35,7 +37,7 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
     case address_kind::unix_listen:
     case address_kind::fifo:
     case address_kind::shared_memory:
-        message = a.to_string() + " is not available on Windows (use pipe:, tcp: or serial:)";
+        why = {transport_errc::not_on_this_platform, a.to_string() + " is not available on Windows (use pipe:, tcp: or serial:)"};
         return nullptr;
 #else
     case address_kind::unix_connect: return make_unix_client(ex, a.path);
@@ -43,8 +45,9 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
     case address_kind::fifo: return make_fifo_link(ex, a.path, side);
     case address_kind::windows_pipe_connect:
     case address_kind::windows_pipe_listen:
-        message = "Windows named pipes are only available on Windows (on POSIX, VMs expose a guest serial port "
-                  "as a Unix socket: use unix:// or unix-listen://)";
+        why = {transport_errc::not_on_this_platform,
+               "Windows named pipes are only available on Windows (on POSIX, VMs expose a guest serial port "
+               "as a Unix socket: use unix:// or unix-listen://)"};
         return nullptr;
     case address_kind::shared_memory: {
         shm_options options;
@@ -52,24 +55,24 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
         if (a.shm_guest) return make_shm_guest(ex, a.path, options);
         l = make_shm_host(ex, a.path, options, ec);
         if (!l) {
-            message = "cannot listen on " + a.to_string() + " (rendezvous socket " + shm_rendezvous_path(a.path) +
-                      "): " + ec.message();
+            why = {transport_errc::cannot_listen, "cannot listen on " + a.to_string() + " (rendezvous socket " +
+                                                      shm_rendezvous_path(a.path) + "): " + ec.message()};
             return nullptr;
         }
         break;
     }
 #endif
     }
-    if (!l) message = "cannot listen on " + a.to_string() + ": " + ec.message();
+    if (!l) why = {transport_errc::cannot_listen, "cannot listen on " + a.to_string() + ": " + ec.message()};
     return l;
 }
 
 }  // namespace
 
 std::unique_ptr<link> open_link(const asio::any_io_executor& ex, const transport::address& a, role side,
-                                std::string& message, transport::address* reachable_at) {
+                                failure& why, transport::address* reachable_at) {
     transport::address reachable = a;
-    auto l = open_plain_link(ex, a, side, message, reachable);
+    auto l = open_plain_link(ex, a, side, why, reachable);
     if (reachable_at) *reachable_at = reachable;
     if (l && a.line_rate > 0) return std::make_unique<rate_limited_link>(std::move(l), a.line_rate);
     return l;

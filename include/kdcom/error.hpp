@@ -1,4 +1,9 @@
-// kdcom error codes: every failure the library reports is a std::error_code in the "kdcom" category.
+// kdcom error codes. Every failure the library reports is a std::error_code, in a category of its
+// layer: "kdcom" for the protocol core (framing, encoding, the endpoint, the shared-memory region
+// and rings), "kdcom.transport" for addresses and links (transport/errors.hpp), "kdcom.capture"
+// for capture files (capture/errors.hpp), and the system's for what the OS refused. Where a person
+// needs more than the code says (which part of an address is wrong, which socket could not be
+// bound), a `failure` carries both.
 //
 // Errors are values, not exceptions: the protocol core never throws. Tools and the convenience
 // overloads of the Asio binding turn them into exceptions or messages at the edge.
@@ -39,14 +44,10 @@ enum class errc {
     peer_stalled,             // the peer left no room to write for longer than allowed
     shm_malformed_pdu,        // a KD PDU whose lengths or operation do not add up
 
-    // Capture file errors (pcapng).
-    capture_not_pcapng,    // the input does not start with a pcapng section header
-    capture_corrupt,       // a block whose lengths, options or references do not add up
-    capture_foreign_link,  // packets of a link type that is not a kdcom byte stream
-    capture_torn,          // the input ends inside a block (the writer died mid-record)
+    // (19 to 22 were the capture file errors, now capture::capture_errc.)
 
     // Added after the groups above, so that their values stay as they were.
-    shm_no_ready,  // a guest connected to the rendezvous and did not say it mapped the region in time
+    shm_no_ready = 23,  // a guest connected to the rendezvous and did not say it mapped the region in time
 };
 
 // The category object. Its name is "kdcom"; messages are short English sentences without a
@@ -76,10 +77,6 @@ inline const std::error_category& error_category() noexcept {
             case errc::shm_unexpected_message: return "unexpected message kind on this shared-memory channel";
             case errc::peer_stalled: return "peer stalled: no room to write for too long";
             case errc::shm_malformed_pdu: return "malformed KD PDU (lengths or operation do not add up)";
-            case errc::capture_not_pcapng: return "not a pcapng capture";
-            case errc::capture_corrupt: return "corrupt pcapng block";
-            case errc::capture_foreign_link: return "capture of another link type, not a KDCOM byte stream";
-            case errc::capture_torn: return "capture torn: it ends inside a block";
             case errc::shm_no_ready: return "the guest did not say it mapped the shared region in time";
             }
             return "unknown kdcom error";
@@ -92,6 +89,16 @@ inline const std::error_category& error_category() noexcept {
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
+
+// An error as a program tests it (`code`) and as a person reads it (`detail`: what was wrong with
+// what, a whole sentence; empty when the code's message says it all).
+struct failure {
+    std::error_code code;
+    std::string detail;
+
+    explicit operator bool() const noexcept { return static_cast<bool>(code); }
+    std::string message() const { return detail.empty() ? code.message() : detail; }
+};
 
 }  // namespace kdcom
 

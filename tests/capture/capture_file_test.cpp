@@ -98,7 +98,7 @@ TEST(CaptureFile, RecordsAreOnDiskWhenWriteReturnsAndATornEndLosesOnlyItsRecord)
     // A writer killed in the middle of its last record: every record before it reads back.
     std::filesystem::resize_file(path, std::filesystem::file_size(path) - 5);
     back = read_capture(path);
-    EXPECT_EQ(back.error, kdcom::errc::capture_torn);
+    EXPECT_EQ(back.error, kdcom::capture::capture_errc::torn);
     EXPECT_EQ(back.records.size(), 3u);
 }
 

@@ -118,7 +118,7 @@ TEST(Pcapng, ATornFileGivesEveryWholeRecordThenSaysItIsTorn) {
         ASSERT_EQ(r.records.size(), whole_records) << "cut at " << cut;
         expect_same(r.records, std::vector<record>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(whole_records)));
         if (cut == record_end) EXPECT_FALSE(r.error) << cut;
-        else EXPECT_EQ(r.error, kdcom::errc::capture_torn) << "cut at " << cut;
+        else EXPECT_EQ(r.error, kdcom::capture::capture_errc::torn) << "cut at " << cut;
     }
 }
 
@@ -138,7 +138,7 @@ TEST(Pcapng, ACorruptBlockStopsTheReaderAfterTheRecordsBeforeIt) {
     const std::uint32_t length = boost::endian::load_little_u32(file.data() + second_block + 4);
     file[second_block + length - 4] ^= 4;
     auto r = read_all(file);
-    EXPECT_EQ(r.error, kdcom::errc::capture_corrupt);
+    EXPECT_EQ(r.error, kdcom::capture::capture_errc::corrupt);
     EXPECT_EQ(r.records.size(), 1u);
     EXPECT_NE(r.detail.find("offset " + std::to_string(second_block)), std::string::npos) << r.detail;
 
@@ -146,27 +146,27 @@ TEST(Pcapng, ACorruptBlockStopsTheReaderAfterTheRecordsBeforeIt) {
     file = good;
     boost::endian::store_little_u32(file.data() + second_block + 4, 0x7FFFFFF0);
     r = read_all(file);
-    EXPECT_EQ(r.error, kdcom::errc::capture_corrupt);
+    EXPECT_EQ(r.error, kdcom::capture::capture_errc::corrupt);
     EXPECT_EQ(r.records.size(), 1u);
 
     // Lengths that are not a multiple of 4 or shorter than a block.
     for (std::uint32_t bad : {7u, 8u, length + 2}) {
         file = good;
         boost::endian::store_little_u32(file.data() + second_block + 4, bad);
-        EXPECT_EQ(read_all(file).error, kdcom::errc::capture_corrupt) << bad;
+        EXPECT_EQ(read_all(file).error, kdcom::capture::capture_errc::corrupt) << bad;
     }
 
     // A captured length that overruns its block.
     file = good;
     boost::endian::store_little_u32(file.data() + second_block + 20, length);
     r = read_all(file);
-    EXPECT_EQ(r.error, kdcom::errc::capture_corrupt);
+    EXPECT_EQ(r.error, kdcom::capture::capture_errc::corrupt);
     EXPECT_EQ(r.records.size(), 1u);
 
     // A packet on an interface never described.
     file = good;
     boost::endian::store_little_u32(file.data() + second_block + 8, 1);
-    EXPECT_EQ(read_all(file).error, kdcom::errc::capture_corrupt);
+    EXPECT_EQ(read_all(file).error, kdcom::capture::capture_errc::corrupt);
 
     // A packet without a direction.
     file = good;
@@ -174,15 +174,15 @@ TEST(Pcapng, ACorruptBlockStopsTheReaderAfterTheRecordsBeforeIt) {
     ASSERT_EQ(boost::endian::load_little_u32(file.data() + flags_at), pcapng::flags_inbound);
     boost::endian::store_little_u32(file.data() + flags_at, 0);
     r = read_all(file);
-    EXPECT_EQ(r.error, kdcom::errc::capture_corrupt);
+    EXPECT_EQ(r.error, kdcom::capture::capture_errc::corrupt);
     EXPECT_NE(r.detail.find("direction"), std::string::npos) << r.detail;
 }
 
 TEST(Pcapng, InputThatIsNotACaptureIsSaidToBeSo) {
-    EXPECT_EQ(read_all({}).error, kdcom::errc::capture_not_pcapng);
+    EXPECT_EQ(read_all({}).error, kdcom::capture::capture_errc::not_pcapng);
     const bytes kdcom_stream = {0x30, 0x30, 0x30, 0x30, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
     const auto r = read_all(kdcom_stream);
-    EXPECT_EQ(r.error, kdcom::errc::capture_not_pcapng);
+    EXPECT_EQ(r.error, kdcom::capture::capture_errc::not_pcapng);
     EXPECT_TRUE(r.records.empty());
     EXPECT_FALSE(pcapng::looks_like_pcapng(kdcom_stream));
     EXPECT_TRUE(pcapng::looks_like_pcapng(sample_file()));
@@ -266,7 +266,7 @@ TEST(Pcapng, PacketsOfAnotherLinkTypeAreRefused) {
     f.block(pcapng::interface_description_block, f.interface(1, 9));  // Ethernet
     f.block(pcapng::enhanced_packet_block, f.packet(0, pcapng::flags_inbound, {1}));
     const auto r = read_all(f.out);
-    EXPECT_EQ(r.error, kdcom::errc::capture_foreign_link);
+    EXPECT_EQ(r.error, kdcom::capture::capture_errc::foreign_link);
     EXPECT_NE(r.detail.find("link type 1"), std::string::npos) << r.detail;
 }
 

@@ -48,16 +48,16 @@ int main(int argc, char** argv) {
     auto model = make_model(argv[1], sim::simulated_memory([&image](std::uint64_t a) {
         return image.pristine(a >= kern_base ? a - kern_base : a);
     }));
-    std::string error;
+    kdcom::failure error;
     const auto address = transport::parse_address(argv[2], error);
     if (!model || !address) {
-        std::fprintf(stderr, "kdcom_peer_model: %s\n", model ? error.c_str() : "unknown model");
+        std::fprintf(stderr, "kdcom_peer_model: %s\n", model ? error.message().c_str() : "unknown model");
         return 2;
     }
     asio::io_context io;
     auto link = net::open_link(io.get_executor(), *address, role::target, error);
     if (!link) {
-        std::fprintf(stderr, "kdcom_peer_model: %s\n", error.c_str());
+        std::fprintf(stderr, "kdcom_peer_model: %s\n", error.message().c_str());
         return 2;
     }
     auto runner = std::make_shared<test::node_runner>(io.get_executor(), *model);

@@ -326,11 +326,11 @@ TEST(KdClientAgainstScriptedTargets, WhatIsAskedAfterTheSessionClosedFailsAtOnce
     // A target that cannot be reached, and no reconnecting: the session closes at its first try.
     asio::io_context io;
     auto work = asio::make_work_guard(io);
-    std::string error;
+    kdcom::failure error;
     auto address = transport::parse_address("unix:///nonexistent/kdcom-client-test.sock", error);
-    ASSERT_TRUE(address) << error;
+    ASSERT_TRUE(address) << error.message();
     auto link = net::open_link(io.get_executor(), *address, role::debugger, error);
-    ASSERT_TRUE(link) << error;
+    ASSERT_TRUE(link) << error.message();
     auto session = net::session::create(std::move(link), {.role = role::debugger}, {.reconnect = false});
     std::promise<void> closed;
     kd::client_handlers handlers;

@@ -103,9 +103,9 @@ TEST_P(ProcessRestart, ADebuggerKilledMidTransferIsReplacedAndTheTransferComplet
     case transport_kind::fifo: addresses = {"fifo://" + dir.path + "/serial", "fifo://" + dir.path + "/serial"}; break;
     default: addresses = {"unix-listen://" + dir.path + "/kd.sock", "unix://" + dir.path + "/kd.sock"}; break;
     }
-    std::string error;
+    kdcom::failure error;
     auto link = net::open_link(io.get_executor(), *transport::parse_address(addresses.listen, error), role::target, error);
-    ASSERT_TRUE(link) << error;
+    ASSERT_TRUE(link) << error.message();
     if (GetParam() == transport_kind::tcp)
         addresses.connect += std::to_string(dynamic_cast<net::listener&>(*link).local_port());
     endpoint_config config{.role = role::target};
@@ -163,12 +163,12 @@ TEST(LineRate, ALimitedLinkTakesAsLongAsTheWireWould) {
     asio::io_context io;
     scratch_dir dir;
     const std::string path = dir.path + "/kd.sock";
-    std::string error;
+    kdcom::failure error;
     auto server = net::open_link(io.get_executor(), *transport::parse_address("unix-listen://" + path, error),
                                  role::target, error);
     auto client = net::open_link(io.get_executor(), *transport::parse_address("unix://" + path + "?rate=115200", error),
                                  role::debugger, error);
-    ASSERT_TRUE(server && client) << error;
+    ASSERT_TRUE(server && client) << error.message();
     auto target = net::session::create(std::move(server), {.role = role::target});
     auto debugger = net::session::create(std::move(client), {.role = role::debugger});
     target->start();

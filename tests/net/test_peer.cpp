@@ -11,7 +11,7 @@
 
 int main(int argc, char** argv) {
     if (argc != 2) return 2;
-    std::string error;
+    kdcom::failure error;
     const auto address = kdcom::transport::parse_address(argv[1], error);
     if (!address) return 2;
     asio::io_context io;

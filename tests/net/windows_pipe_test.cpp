@@ -196,15 +196,16 @@ TEST(WindowsPipe, OnlyTheCurrentUserMayOpenThePipeAndTheNameCannotBeTakenTwice) 
 
 TEST(WindowsPipe, TheWinDbgPipeStringOpensAPipeClient) {
     asio::io_context io;
-    std::string error;
+    kdcom::failure error;
     const auto a = transport::parse_address("com:pipe,port=\\\\.\\pipe\\com_1,resets=0,reconnect", error);
-    ASSERT_TRUE(a) << error;
+    ASSERT_TRUE(a) << error.message();
     auto link = net::open_link(io.get_executor(), *a, role::debugger, error);
-    ASSERT_TRUE(link) << error;
+    ASSERT_TRUE(link) << error.message();
     EXPECT_EQ(link->describe(), "pipe \\\\.\\pipe\\com_1");
     const auto unix_address = transport::parse_address("unix:///tmp/kd.sock", error);
     EXPECT_FALSE(net::open_link(io.get_executor(), *unix_address, role::debugger, error));
-    EXPECT_NE(error.find("not available on Windows"), std::string::npos) << error;
+    EXPECT_EQ(error.code, transport::transport_errc::not_on_this_platform);
+    EXPECT_NE(error.detail.find("not available on Windows"), std::string::npos) << error.message();
 }
 
 }  // namespace

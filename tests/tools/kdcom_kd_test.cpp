@@ -242,11 +242,11 @@ TEST(KdcomKdInput, WhatATargetPrintsReachesTheTerminalEscaped) {
     scratch_dir dir;
     asio::io_context io;
     auto work = asio::make_work_guard(io);
-    std::string error;
+    kdcom::failure error;
     const auto listen = transport::parse_address("unix-listen://" + dir.path + "/t.sock", error);
-    ASSERT_TRUE(listen) << error;
+    ASSERT_TRUE(listen) << error.message();
     auto link = net::open_link(io.get_executor(), *listen, role::target, error);
-    ASSERT_TRUE(link) << error;
+    ASSERT_TRUE(link) << error.message();
     auto target = net::session::create(std::move(link), {.role = role::target});
     // When the debugger comes: a print with a window-title sequence, then a stop.
     target->set_notice_handler([&](const net::session_notice& n) {

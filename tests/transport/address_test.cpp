@@ -8,18 +8,21 @@ namespace {
 using namespace kdcom::transport;
 
 address parse_ok(std::string_view text) {
-    std::string error;
+    kdcom::failure error;
     const auto a = parse_address(text, error);
-    EXPECT_TRUE(a.has_value()) << text << ": " << error;
+    EXPECT_TRUE(a.has_value()) << text << ": " << error.message();
+    EXPECT_FALSE(error) << "a success clears the failure";
     return a.value_or(address{});
 }
 
+// The detail; the code is checked here, so that every malformed form is tested for it.
 std::string parse_error(std::string_view text) {
-    std::string error;
+    kdcom::failure error;
     const auto a = parse_address(text, error);
     EXPECT_FALSE(a.has_value()) << text << " parsed";
-    EXPECT_FALSE(error.empty()) << text;
-    return error;
+    EXPECT_EQ(error.code, transport_errc::invalid_address) << text;
+    EXPECT_FALSE(error.detail.empty()) << text;
+    return error.detail;
 }
 
 TEST(Address, TcpClient) {

@@ -12,9 +12,9 @@ namespace kdcom::tools {
 
 // `what` names the address in the message: "invalid WHAT address 'TEXT': why".
 inline transport::address parse_address_option(const std::string& text, const char* what) {
-    std::string error;
+    failure error;
     auto a = transport::parse_address(text, error);
-    if (!a) throw tool_error(fmt::format("invalid {} address '{}': {}", what, text, error));
+    if (!a) throw tool_error(fmt::format("invalid {} address '{}': {}", what, text, error.message()));
     return *a;
 }
 

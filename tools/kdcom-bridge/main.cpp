@@ -52,11 +52,11 @@ int run(const bridge_options& opt) {
     // Listening before any socket file exists: a signal from then on is queued for the waits
     // below, so the bridge stops cleanly and removes its sockets instead of dying with them there.
     asio::signal_set stop(io, SIGINT, SIGTERM), report(io, SIGUSR1);
-    std::string error;
+    failure error;
     auto guest = net::open_link(io.get_executor(), guest_address, role::target, error);
-    if (!guest) throw tools::tool_error(error, tools::exit_usage);
+    if (!guest) throw tools::tool_error(error.message(), tools::exit_usage);
     auto debugger = net::open_link(io.get_executor(), debugger_address, role::target, error, &debugger_address);
-    if (!debugger) throw tools::tool_error(error, tools::exit_usage);
+    if (!debugger) throw tools::tool_error(error.message(), tools::exit_usage);
 
     tools::notice_log notices(stdout);  // a guest or debugger can provoke notices at will; outlives b
     bridge::options options;

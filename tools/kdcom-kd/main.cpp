@@ -92,9 +92,9 @@ int run(const kd_options& opt) {
     // every one after it, fails, and kdcom-kd says why and exits. Listening before any socket
     // file exists.
     tools::stop_signals signals(io, !prompting);
-    std::string error;
+    failure error;
     auto link = net::open_link(io.get_executor(), address, role::debugger, error);
-    if (!link) throw tools::tool_error(error);
+    if (!link) throw tools::tool_error(error.message());
     tools::kd_console::output out(opt.json);
 
     // A lost target ends the session (and so every command) unless the address asks to reconnect.

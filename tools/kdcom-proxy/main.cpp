@@ -197,13 +197,13 @@ int run(const proxy_options& opt) {
     // Listening before any socket file exists: a signal from then on is queued for the wait
     // below, so the proxy stops cleanly and removes its socket instead of dying with it there.
     asio::signal_set stop(io, SIGINT, SIGTERM);
-    std::string error;
+    failure error;
     // Toward the debugger the proxy plays the target, and the other way round (a FIFO pair needs
     // to know which of its files to read).
     auto debugger_link = net::open_link(io.get_executor(), debugger_address, role::target, error, &debugger_address);
-    if (!debugger_link) throw tools::tool_error(error);
+    if (!debugger_link) throw tools::tool_error(error.message());
     auto target_link = net::open_link(io.get_executor(), target_address, role::debugger, error, &target_address);
-    if (!target_link) throw tools::tool_error(error);
+    if (!target_link) throw tools::tool_error(error.message());
 
     std::shared_ptr<capture::capture_file> recording;
     if (!opt.capture.empty()) {

@@ -270,9 +270,9 @@ int replay_against_peer(tools::script_reader& script, const replay_options& opt)
     auto work = asio::make_work_guard(io);
     tools::stop_signals signals(io);  // before any socket file exists
     replay_loop loop(io, signals);
-    std::string error;
+    failure error;
     auto link = net::open_link(io.get_executor(), address, mine, error, &address);
-    if (!link) throw tools::tool_error(error);
+    if (!link) throw tools::tool_error(error.message());
     // A peer that cannot be reached, or goes, ends the replay (exit 2, with the reason) unless the
     // address asks to reconnect: that is no divergence.
     auto session = net::session::create(std::move(link), net::config_for(address, {.role = mine}),

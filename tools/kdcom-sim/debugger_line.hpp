@@ -53,12 +53,12 @@ inline debugger_line connect_debugger(const sim_options& opt, asio::io_context& 
     if (!opt.target.empty()) {
         // The simulated debugger alone, against whatever target is at that address.
         if (opt.separate || opt.fast_path) throw tool_error("--target runs only the debugger: no --separate, no --fast-path");
-        std::string error;
+        failure error;
         const auto address = parse_address_option(opt.target, "--target");
         line.target_address = address;
         line.config = net::config_for(address, line.config);  // ?resets=0
         line.link = net::open_link(io.get_executor(), address, role::debugger, error);
-        if (!line.link) throw tool_error(error);
+        if (!line.link) throw tool_error(error.message());
         line.target = std::make_unique<external_machine>(address.to_string());
     } else if (opt.separate) {
         if (opt.fast_path) throw tool_error("--fast-path needs the bridge in this process (it reads the guest's memory)");

@@ -57,9 +57,9 @@ int run_target_only(const sim_options& opt) {
     auto address = tools::parse_address_option(opt.serve, "--serve");
     guest::memory_image memory(image_size(opt), opt.seed);
     asio::io_context io;
-    std::string error;
+    failure error;
     auto link = net::open_link(io.get_executor(), address, role::target, error, &address);
-    if (!link) throw tools::tool_error(error);
+    if (!link) throw tools::tool_error(error.message());
     bridge::options bo;
     bo.endpoint = net::config_for(address, bo.endpoint);
     tools::in_process_machine target(io, "kdcom-sim-" + std::to_string(::getpid()), memory, bo, std::move(link),

@@ -24,6 +24,7 @@
 
 #include "kdcom/capture/pcapng_blocks.hpp"
 #include "kdcom/capture/record.hpp"
+#include "kdcom/capture/errors.hpp"
 #include "kdcom/error.hpp"
 
 namespace kdcom::capture::pcapng {
@@ -87,9 +88,9 @@ public:
 private:
     void check_end() {
         if (pos_ < buffer_.size())
-            fail(errc::capture_torn, std::to_string(buffer_.size() - pos_) + " bytes of the last block present");
+            fail(capture_errc::torn, std::to_string(buffer_.size() - pos_) + " bytes of the last block present");
         else if (!seen_section_)
-            fail(errc::capture_not_pcapng, "the input is empty");
+            fail(capture_errc::not_pcapng, "the input is empty");
     }
 
     struct interface {
@@ -98,7 +99,7 @@ private:
         std::int64_t tsoffset = 0;
     };
 
-    void fail(errc code, std::string why) {
+    void fail(capture_errc code, std::string why) {
         error_ = code;
         detail_ = "at offset " + std::to_string(offset_) + ": " + why;
     }
@@ -119,22 +120,22 @@ private:
             const std::uint32_t magic = boost::endian::load_little_u32(rest.data() + 8);
             if (magic == byte_order_magic) big_endian_ = false;
             else if (magic == boost::endian::endian_reverse(byte_order_magic)) big_endian_ = true;
-            else return fail(errc::capture_corrupt, "section header with an unknown byte-order magic"), 0;
+            else return fail(capture_errc::corrupt, "section header with an unknown byte-order magic"), 0;
             seen_section_ = true;
         } else if (!seen_section_) {
-            return fail(errc::capture_not_pcapng, "the input does not start with a pcapng section header"), 0;
+            return fail(capture_errc::not_pcapng, "the input does not start with a pcapng section header"), 0;
         }
         const std::uint32_t length = u32(rest.data() + 4);
         const std::size_t minimum = type == section_header_block ? 28 : block_overhead;
         if (length < minimum || length % 4 != 0)
-            return fail(errc::capture_corrupt, "impossible block length " + std::to_string(length)), 0;
+            return fail(capture_errc::corrupt, "impossible block length " + std::to_string(length)), 0;
         if (length > options_.max_block)
-            return fail(errc::capture_corrupt, "block of " + std::to_string(length) + " bytes, over the " +
+            return fail(capture_errc::corrupt, "block of " + std::to_string(length) + " bytes, over the " +
                                                    std::to_string(options_.max_block) + "-byte limit"),
                    0;
         if (rest.size() < length) return 0;
         if (u32(rest.data() + length - 4) != length)
-            return fail(errc::capture_corrupt, "trailing block length differs from the leading one"), 0;
+            return fail(capture_errc::corrupt, "trailing block length differs from the leading one"), 0;
         return length;
     }
 
@@ -147,7 +148,7 @@ private:
             const std::uint16_t length = u16(options.data() + at + 2);
             if (code == opt_end) return true;
             if (padded(length) > options.size() - at - 4) {
-                fail(errc::capture_corrupt, "an option runs past the end of its block");
+                fail(capture_errc::corrupt, "an option runs past the end of its block");
                 return false;
             }
             f(code, options.subspan(at + 4, length));
@@ -169,7 +170,7 @@ private:
 
     void parse_section(std::span<const std::uint8_t> body) {
         if (u16(body.data() + 4) != 1)
-            return fail(errc::capture_corrupt, "pcapng major version " + std::to_string(u16(body.data() + 4)) +
+            return fail(capture_errc::corrupt, "pcapng major version " + std::to_string(u16(body.data() + 4)) +
                                                    " (only 1 exists)");
         interfaces_.clear();
         info_ = {};
@@ -189,7 +190,7 @@ private:
     }
 
     void parse_interface(std::span<const std::uint8_t> body) {
-        if (body.size() < 8) return fail(errc::capture_corrupt, "interface description too short");
+        if (body.size() < 8) return fail(capture_errc::corrupt, "interface description too short");
         interface i;
         i.link_type = u16(body.data());
         for_each_option(body.subspan(8), [&](std::uint16_t code, std::span<const std::uint8_t> value) {
@@ -204,20 +205,20 @@ private:
     }
 
     std::optional<record> parse_packet(std::span<const std::uint8_t> body) {
-        if (body.size() < 20) return fail(errc::capture_corrupt, "enhanced packet block too short"), std::nullopt;
+        if (body.size() < 20) return fail(capture_errc::corrupt, "enhanced packet block too short"), std::nullopt;
         const std::uint32_t index = u32(body.data());
         if (index >= interfaces_.size())
-            return fail(errc::capture_corrupt, "a packet on interface " + std::to_string(index) + ", never described"),
+            return fail(capture_errc::corrupt, "a packet on interface " + std::to_string(index) + ", never described"),
                    std::nullopt;
         const interface& i = interfaces_[index];
         if (i.link_type != link_type)
-            return fail(errc::capture_foreign_link, "a packet of link type " + std::to_string(i.link_type) +
+            return fail(capture_errc::foreign_link, "a packet of link type " + std::to_string(i.link_type) +
                                                         " (kdcom captures use " + std::to_string(link_type) + ")"),
                    std::nullopt;
         const std::uint64_t ticks = (std::uint64_t{u32(body.data() + 4)} << 32) | u32(body.data() + 8);
         const std::uint32_t captured = u32(body.data() + 12);
         if (captured > body.size() - 20 || padded(captured) > body.size() - 20)
-            return fail(errc::capture_corrupt, "captured length " + std::to_string(captured) + " overruns its block"),
+            return fail(capture_errc::corrupt, "captured length " + std::to_string(captured) + " overruns its block"),
                    std::nullopt;
         std::uint32_t flags = 0;
         if (!for_each_option(body.subspan(20 + padded(captured)), [&](std::uint16_t code, std::span<const std::uint8_t> v) {
@@ -228,7 +229,7 @@ private:
         switch (flags & 3) {
         case flags_inbound: r.direction = flow::target_to_debugger; break;
         case flags_outbound: r.direction = flow::debugger_to_target; break;
-        default: return fail(errc::capture_corrupt, "a packet without a direction (epb_flags)"), std::nullopt;
+        default: return fail(capture_errc::corrupt, "a packet without a direction (epb_flags)"), std::nullopt;
         }
         r.time_ns = to_nanoseconds(ticks, i);
         r.bytes.assign(body.begin() + 20, body.begin() + 20 + captured);

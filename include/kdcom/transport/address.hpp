@@ -33,6 +33,9 @@
 #include <string_view>
 #include <vector>
 
+#include "kdcom/error.hpp"
+#include "kdcom/transport/errors.hpp"
+
 namespace kdcom::transport {
 
 enum class address_kind {
@@ -81,9 +84,9 @@ struct address {
     std::string to_string() const;
 };
 
-// Parses `text`. On failure returns nullopt and sets `error` to a sentence saying what is wrong,
-// suitable after "invalid address 'TEXT': ".
-std::optional<address> parse_address(std::string_view text, std::string& error);
+// Parses `text`. On failure returns nullopt and sets `why`: transport_errc::invalid_address, with
+// a detail saying what is wrong, suitable after "invalid address 'TEXT': ".
+std::optional<address> parse_address(std::string_view text, failure& why);
 
 // ---- Implementation --------------------------------------------------------------------------
 
@@ -350,10 +353,7 @@ inline std::optional<address> parse_com(std::string_view rest, std::string& erro
     return a;
 }
 
-}  // namespace detail
-
-inline std::optional<address> parse_address(std::string_view text, std::string& error) {
-    using namespace detail;
+inline std::optional<address> parse_text(std::string_view text, std::string& error) {
     if (starts_with(text, "com:")) return parse_com(text.substr(4), error);
 
     struct scheme_info {
@@ -443,6 +443,16 @@ inline std::optional<address> parse_address(std::string_view text, std::string& 
             if (!ok) return std::nullopt;
         }
     }
+    return a;
+}
+
+}  // namespace detail
+
+inline std::optional<address> parse_address(std::string_view text, failure& why) {
+    std::string error;
+    auto a = detail::parse_text(text, error);
+    if (a) why = {};
+    else why = {transport_errc::invalid_address, std::move(error)};
     return a;
 }
 
