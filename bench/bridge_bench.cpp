@@ -32,6 +32,7 @@
 #include "kdcom/kd/state_change.hpp"
 #include "kdcom/net/link_pair.hpp"
 #include "kdcom/net/shm_link.hpp"
+#include "allocation_counter.hpp"
 #include "ratio_reporter.hpp"
 #include "session_dump_loop.hpp"
 
@@ -116,12 +117,16 @@ void run_dump(benchmark::State& state, net::pair_kind kind, bool fast_path) {
     dump_rig rig(kind, fast_path);
     const std::uint64_t size = dump_size();
     std::uint64_t total = 0;
+    const std::size_t allocations_before = bench::allocations.load();
     for (auto _ : state) total += rig.dump(0, size);
+    const std::size_t allocations = bench::allocations.load() - allocations_before;
     state.SetBytesProcessed(static_cast<std::int64_t>(total));
     if (total != state.iterations() * size) state.SkipWithError("a read came back short");
     // Guest crossings per read: 2 with a RECEIVE and a SEND, 1 when the request rides on SENT.
     const double reads = static_cast<double>(total) / read_size;
     state.counters["guest_calls_per_read"] = static_cast<double>(rig.bridge->stats().guest_calls) / reads;
+    // In the whole process: the debugger's session, the bridge and its session, the guest library.
+    state.counters["allocations_per_read"] = static_cast<double>(allocations) / reads;
 }
 
 // Reading and writing whole buffers, on an Asio socket or on a kdcom byte stream (shared memory).
@@ -195,6 +200,7 @@ void run_raw_exchange(benchmark::State& state, asio::io_context& io, Socket clie
     raw_exchange<Socket> x(std::move(client), std::move(server));
     x.end = dump_size();
     x.serve();
+    const std::size_t allocations_before = bench::allocations.load();
     for (auto _ : state) {
         const std::uint64_t goal = x.total + x.end;
         x.ask(0);
@@ -204,6 +210,8 @@ void run_raw_exchange(benchmark::State& state, asio::io_context& io, Socket clie
     state.SetBytesProcessed(static_cast<std::int64_t>(x.total));
     if (x.total != state.iterations() * x.end) state.SkipWithError("a read came back short");
     state.counters["guest_calls_per_read"] = 0;  // no guest here; every run must report the same counters
+    state.counters["allocations_per_read"] =
+        static_cast<double>(bench::allocations.load() - allocations_before) / (static_cast<double>(x.total) / read_size);
 }
 
 void BM_RawExchangeUnix(benchmark::State& state) {
