@@ -60,6 +60,17 @@ inline script_packet parse_script_line(const nlohmann::json& j, const std::strin
     return p;
 }
 
+// One line of a script: its packet, nothing for a line to skip (blank, a control packet, not data),
+// or tool_error saying what is wrong, after `where` (replay_script_fuzz feeds it anything).
+inline std::optional<script_packet> parse_script_text(std::string_view line, const std::string& where) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return std::nullopt;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw tool_error(where + ": not a JSON object");
+    if (const auto c = j.find("control"); c != j.end() && *c == true) return std::nullopt;
+    if (const auto k = j.find("kind"); k != j.end() && *k != "data") return std::nullopt;
+    return parse_script_line(j, where);
+}
+
 }  // namespace detail
 
 // The packets of FILE ("-": standard input), one at a time and in order, however long FILE is: a
@@ -158,13 +169,8 @@ private:
 
     void take_line(std::string_view line) {
         ++line_number_;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) return;
-        const std::string where = source_.name() + ":" + std::to_string(line_number_);
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) throw tool_error(where + ": not a JSON object");
-        if (const auto c = j.find("control"); c != j.end() && *c == true) return;
-        if (const auto k = j.find("kind"); k != j.end() && *k != "data") return;
-        ready_.push_back(detail::parse_script_line(j, where));
+        if (auto p = detail::parse_script_text(line, source_.name() + ":" + std::to_string(line_number_)))
+            ready_.push_back(std::move(*p));
     }
 
     static constexpr std::size_t max_line = 1u << 20;
