@@ -18,6 +18,7 @@
 #include "kdcom/net/faulty_link.hpp"
 #include "support/net_pair.hpp"
 #include "support/raw_shm_guest.hpp"
+#include "support/shm_guest_connection.hpp"
 
 namespace {
 using namespace kdcom;
@@ -66,15 +67,7 @@ struct bridge_rig {
 
     void attach_guest() {
         guest.reset();
-        guest_link = net::make_shm_guest(io.get_executor(), name);
-        std::unique_ptr<net::byte_stream> s;
-        bool done = false;
-        guest_link->async_open([&](std::error_code, std::unique_ptr<net::byte_stream> stream) {
-            s = std::move(stream);
-            done = true;
-        });
-        run_until([&] { return done; });
-        guest.reset(static_cast<net::shm_connection*>(s.release()));
+        guest = open_shm_guest(io, name, guest_link, std::chrono::steady_clock::now() + 10s);
         if (!guest) throw std::runtime_error("guest could not attach");
     }
 

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -26,6 +27,7 @@
 #include "kdcom/shm/kd_pdu.hpp"
 #include "support/kd_messages.hpp"
 #include "support/net_pair.hpp"
+#include "support/shm_guest_connection.hpp"
 #include "support/tool_process.hpp"
 
 namespace {
@@ -106,15 +108,8 @@ std::uint64_t flood_guest_calls(const std::string& name, guest_flood how, std::c
     std::uint32_t sequence = 0;
     const auto end = std::chrono::steady_clock::now() + time;
     while (std::chrono::steady_clock::now() < end) {
-        auto link = net::make_shm_guest(io.get_executor(), name);
-        std::unique_ptr<net::byte_stream> stream;
-        bool opened = false;
-        link->async_open([&](std::error_code, std::unique_ptr<net::byte_stream> s) {
-            stream = std::move(s);
-            opened = true;
-        });
-        while (!opened && std::chrono::steady_clock::now() < end) io.run_one_for(10ms);
-        auto* guest = dynamic_cast<net::shm_connection*>(stream.get());
+        std::unique_ptr<net::link> link;
+        auto guest = kdcom::test::open_shm_guest(io, name, link, end);
         if (!guest) {
             std::this_thread::sleep_for(20ms);  // the bridge has not let the last one go yet
             continue;
@@ -138,7 +133,7 @@ std::uint64_t flood_guest_calls(const std::string& name, guest_flood how, std::c
         };
         call_again();
         while (!dropped && std::chrono::steady_clock::now() < end) io.run_one_for(10ms);
-        stream->close();
+        guest->close();
         io.poll();
     }
     return sent;
@@ -160,13 +155,23 @@ void expect_bounded_under_flood(tool_process& victim, Flood flood, const char* w
     EXPECT_EQ(::kill(victim.pid, 0), 0) << what;
 }
 
-TEST(Flood, TheBridgeWithAGuestAttached) {
+// kdcom-bridge between shm://NAME and a Unix socket, in a directory of its own, up and listening.
+struct bridge_under_flood {
+    ~bridge_under_flood() { ::unsetenv("KDCOM_SHM_DIR"); }
+
     scratch_dir dir;
-    ::setenv("KDCOM_SHM_DIR", dir.path.c_str(), 1);
+    const bool shm_dir_set = ::setenv("KDCOM_SHM_DIR", dir.path.c_str(), 1) == 0;  // before the bridge starts
     const std::string name = unique_shm_name(), socket = dir.path + "/kd.sock";
-    tool_process bridge(KDCOM_BRIDGE_PATH, {"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket},
-                        dir.path + "/bridge.txt");
-    ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest")) << bridge.output();
+    tool_process process{KDCOM_BRIDGE_PATH, {"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket},
+                         dir.path + "/bridge.txt"};
+    const bool listening = process.wait_for_output("kdcom-bridge: guest");
+};
+
+TEST(Flood, TheBridgeWithAGuestAttached) {
+    bridge_under_flood b;
+    const auto& [dir, name, socket] = std::tie(b.dir, b.name, b.socket);
+    tool_process& bridge = b.process;
+    ASSERT_TRUE(b.shm_dir_set && b.listening) << bridge.output();
     tool_process kernel(KDCOM_SIM_PATH, {"--part", "kernel", "--shm", name, "--dump", "1"}, dir.path + "/kernel.txt");
     ASSERT_TRUE(bridge.wait_for_output("guest attached")) << bridge.output() << kernel.output();
     expect_bounded_under_flood(bridge, [&] { return flood_resets(socket, flood_time); }, "kdcom-bridge");
@@ -175,16 +180,13 @@ TEST(Flood, TheBridgeWithAGuestAttached) {
     ASSERT_TRUE(bridge.wait_for_output("frames dropped for a debugger that does not read ")) << bridge.output();
     EXPECT_EQ(bridge.output().find("frames dropped for a debugger that does not read 0;"), std::string::npos)
         << bridge.output();
-    ::unsetenv("KDCOM_SHM_DIR");
 }
 
 TEST(Flood, TheBridgesGuestSideWithADebuggerThatNeverReads) {
-    scratch_dir dir;
-    ::setenv("KDCOM_SHM_DIR", dir.path.c_str(), 1);
-    const std::string name = unique_shm_name(), socket = dir.path + "/kd.sock";
-    tool_process bridge(KDCOM_BRIDGE_PATH, {"--guest", "shm://" + name, "--debugger", "unix-listen://" + socket},
-                        dir.path + "/bridge.txt");
-    ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest")) << bridge.output();
+    bridge_under_flood b;
+    const auto& [dir, name, socket] = std::tie(b.dir, b.name, b.socket);
+    tool_process& bridge = b.process;
+    ASSERT_TRUE(b.shm_dir_set && b.listening) << bridge.output();
     const int debugger = connect_unix(socket);  // connects, then neither reads nor writes
     ASSERT_GE(debugger, 0);
     expect_bounded_under_flood(bridge, [&] {
@@ -198,7 +200,6 @@ TEST(Flood, TheBridgesGuestSideWithADebuggerThatNeverReads) {
     EXPECT_LT(said.size(), 16u << 10) << said.substr(0, 2000);
     EXPECT_NE(said.find("more notices not shown: over 20 a second)"), std::string::npos) << said.substr(0, 2000);
     ::close(debugger);
-    ::unsetenv("KDCOM_SHM_DIR");
 }
 
 TEST(Flood, ASessionListenerServingTheTarget) {
