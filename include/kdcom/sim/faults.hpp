@@ -49,7 +49,8 @@ inline bool apply_faults(const faults& f, random& r, std::span<const std::uint8_
     if (r.chance(f.garbage)) out = r.garbage(1 + r.below(f.garbage_max));
     std::size_t length = bytes.size();
     if (length > 1 && r.chance(f.truncation)) length = r.below(length);
-    const std::size_t damaged = r.chance(f.damage) ? r.below(length) : length;
+    // (A write cut to nothing has no byte to damage.)
+    const std::size_t damaged = length > 0 && r.chance(f.damage) ? r.below(length) : length;
     const int copies = r.chance(f.duplication) ? 2 : 1;
     for (int copy = 0; copy < copies; ++copy) {
         for (std::size_t i = 0; i < length; ++i) {
