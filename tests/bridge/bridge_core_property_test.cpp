@@ -21,16 +21,12 @@
 #include "kdcom/sim/duplex.hpp"
 #include "kdcom/sim/kdcom_debugger.hpp"
 #include "kdcom/sim/random.hpp"
+#include "support/seed_count.hpp"
 
 namespace {
 using namespace kdcom;
 using namespace kdcom::sim;
 using namespace std::chrono_literals;
-
-std::uint64_t seed_count() {
-    const char* env = std::getenv("KDCOM_BRIDGE_SEEDS");
-    return env ? std::strtoull(env, nullptr, 10) : 1000;
-}
 
 faults noisy_faults(sim::random& r) {
     faults f;
@@ -103,7 +99,7 @@ seed_outcome run_seed(std::uint64_t seed) {
 }
 
 TEST(BridgeCoreProperties, EveryCallIsAnsweredOnceAndTheBridgeNeverWedges) {
-    const std::uint64_t seeds = seed_count();
+    const std::uint64_t seeds = test::seed_count("KDCOM_BRIDGE_SEEDS", 1000);
     std::size_t reboots = 0, attaches = 0, failures = 0;
     for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
         const seed_outcome o = run_seed(seed);

@@ -21,16 +21,12 @@
 #include <string>
 
 #include "kdcom/sim/interop.hpp"
+#include "support/seed_count.hpp"
 
 namespace {
 using namespace kdcom;
 using namespace kdcom::sim;
 using namespace std::chrono_literals;
-
-std::uint64_t seed_count() {
-    const char* env = std::getenv("KDCOM_INTEROP_SEEDS");
-    return env ? std::strtoull(env, nullptr, 10) : 200;
-}
 
 // ---- Faults --------------------------------------------------------------------------------
 
@@ -66,7 +62,7 @@ TEST_P(InteropMatrix, SessionsCompleteWithEveryByteChecked) {
     static const auto pairings = all_pairings();
     const pairing& p = pairings[GetParam().pairing_index];
     const fault_case& fc = fault_cases[GetParam().fault_index];
-    const std::uint64_t seeds = seed_count();
+    const std::uint64_t seeds = test::seed_count("KDCOM_INTEROP_SEEDS", 200);
     std::uint64_t completed = 0, stopped_by_peer = 0;
     interop_result total;
     std::vector<std::uint64_t> incomplete;

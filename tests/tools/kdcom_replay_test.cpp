@@ -14,6 +14,7 @@
 #include "kdcom/text/hex.hpp"
 #include "support/net_pair.hpp"
 #include "support/tool_process.hpp"
+#include "support/seed_count.hpp"
 
 namespace {
 using namespace kdcom::test;
@@ -109,8 +110,7 @@ TEST(KdcomReplay, ARecordedSessionSurvivesHeavyFaultsOnEverySeed) {
     scratch_dir dir;
     const std::string capture = dir.path + "/session.pcapng";
     ASSERT_EQ(run(KDCOM_SIM_PATH, "--dump 1 --capture " + capture).status, 0);
-    const char* env = std::getenv("KDCOM_REPLAY_SEEDS");
-    const int seeds = env ? std::atoi(env) : 100;
+    const auto seeds = static_cast<int>(seed_count("KDCOM_REPLAY_SEEDS", 100));
     constexpr int at_once = 10;  // each replay mostly waits on its timers
     for (int first = 1; first <= seeds; first += at_once) {
         std::vector<std::unique_ptr<tool_process>> replays;
