@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kdcom/bridge/core.hpp"
+#include "fuzz_choices.hpp"
 
 namespace {
 using namespace kdcom;
@@ -35,18 +36,7 @@ void check(bool ok, const char* what) {
     if (!ok) fail(what);
 }
 
-class choices {
-public:
-    choices(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-    bool more() const { return at_ < size_; }
-    std::uint8_t byte() { return at_ < size_ ? data_[at_++] : 0; }
-    std::uint16_t u16() { return static_cast<std::uint16_t>(byte() | byte() << 8); }
-
-private:
-    const std::uint8_t* data_;
-    std::size_t size_;
-    std::size_t at_ = 0;
-};
+using fuzz::choices;
 
 // The guest as the fuzzer plays it: which of its calls wait for an answer.
 struct guest_model {

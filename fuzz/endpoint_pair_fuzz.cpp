@@ -35,6 +35,7 @@
 
 #include "kdcom/decode/decoder.hpp"
 #include "kdcom/endpoint/endpoint.hpp"
+#include "fuzz_choices.hpp"
 
 namespace {
 using namespace kdcom;
@@ -51,18 +52,7 @@ void check(bool ok, const char* what) {
 }
 
 // Reads the fuzzer's choices; past the end it answers zeros.
-class choices {
-public:
-    choices(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-    bool more() const { return at_ < size_; }
-    std::uint8_t byte() { return at_ < size_ ? data_[at_++] : 0; }
-    std::uint16_t word() { return static_cast<std::uint16_t>(byte() | byte() << 8); }
-
-private:
-    const std::uint8_t* data_;
-    std::size_t size_;
-    std::size_t at_ = 0;
-};
+using fuzz::choices;
 
 // Body number `sequence`: its first four bytes, and everything else derived from them.
 bytes numbered(std::uint32_t sequence, std::size_t size) {
@@ -258,7 +248,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         switch (op % 12) {
         case 0: case 1: p.deliver(s, 1 + in.byte() * 8u); break;
         case 2: p.advance(timestamp(std::chrono::milliseconds(in.byte() * 10))); break;
-        case 3: case 4: p.send(s, in.word()); break;
+        case 3: case 4: p.send(s, in.u16()); break;
         case 5:
             p.debugger.ep.send_breakin(p.now);
             p.drain(p.debugger);
@@ -266,7 +256,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 6: (void)p.target.ep.poll_breakin(); break;
         case 7: pair::take(s, in.byte()); break;  // bytes vanish from the front of a wire
         case 8: {                                 // one byte is damaged in flight
-            const std::size_t at = s.inbound.empty() ? 0 : in.word() % s.inbound.size();
+            const std::size_t at = s.inbound.empty() ? 0 : in.u16() % s.inbound.size();
             pair::damage(s, at, static_cast<std::uint8_t>(1 + in.byte() % 255));
             break;
         }

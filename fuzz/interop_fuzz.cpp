@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "kdcom/sim/interop.hpp"
+#include "fuzz_choices.hpp"
 
 namespace {
 using namespace kdcom;
@@ -22,18 +23,7 @@ using namespace std::chrono_literals;
     std::abort();
 }
 
-class choices {
-public:
-    choices(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-    std::uint8_t byte() { return at_ < size_ ? data_[at_++] : 0; }
-    // A probability in [0, most], in 256 steps.
-    double share(double most) { return most * byte() / 255.0; }
-
-private:
-    const std::uint8_t* data_;
-    std::size_t size_;
-    std::size_t at_ = 0;
-};
+using fuzz::choices;
 
 sim::faults choose_faults(choices& c) {
     sim::faults f;
