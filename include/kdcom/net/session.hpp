@@ -1,6 +1,8 @@
-// The Asio binding: a session runs one kdcom::endpoint over one link. It reads bytes, feeds them to
-// the endpoint, writes what the endpoint transmits, arms one steady_timer for the endpoint's
-// deadline, and completes the application's operations. Nothing protocol-specific happens here.
+// The Asio binding: a session runs one kdcom::session::core (an endpoint with its queues and
+// timing policies, kdcom/session/core.hpp) over one link. It opens the link, reads bytes into the
+// core, writes what the core hands out, arms one steady_timer for the core's deadline, and
+// completes the application's operations from the core's events. Nothing protocol-specific, and
+// no queueing or timing rule, happens here: those are the core's, tested in virtual time.
 //
 //     asio::io_context io;
 //     auto s = kdcom::net::session::create(std::move(link), {.role = kdcom::role::debugger});
@@ -45,16 +47,13 @@
 #include <asio/use_future.hpp>
 
 #include "kdcom/endpoint/endpoint.hpp"
+#include "kdcom/session/core.hpp"
 #include "kdcom/net/byte_stream.hpp"
 #include "kdcom/net/detail/erased_handler.hpp"
 
 namespace kdcom::net {
 
-struct received_packet {
-    wire::packet_type type{};
-    std::uint32_t id = 0;
-    std::vector<std::uint8_t> body;
-};
+using received_packet = kdcom::session::received_packet;
 
 enum class direction : std::uint8_t { to_peer, from_peer };
 
@@ -89,29 +88,8 @@ constexpr std::string_view notice_name(session_notice::what w) noexcept {
     return "unknown";
 }
 
-struct session_options {
-    bool reconnect = true;                           // open the link again when the stream ends
-    timestamp reconnect_delay_min = std::chrono::milliseconds(50);
-    timestamp reconnect_delay_max = std::chrono::seconds(5);
-    std::size_t read_buffer_size = 16 * 1024;  // several maximal frames per read
-    // Delivered packets the application has not taken yet; beyond this the session stops reading
-    // until it does (the peer's retransmissions then wait), so memory stays bounded.
-    std::size_t receive_queue_limit = 256;
-    // Bytes waiting to be written to a peer that does not read them (it may be sending all the
-    // while: a flood of RESETs each asks for an answer). At this bound the session stops reading
-    // the peer until the bytes drain, and a frame that would go past it is dropped and counted
-    // (frames_dropped()): the protocol recovers from a lost frame as from line noise, by
-    // retransmission, so memory stays bounded whatever the peer does.
-    std::size_t write_queue_limit = 1 << 20;
-    // How long an acknowledgement may wait for a packet to leave with it. A target whose answers
-    // take a moment (a bridge waiting for its guest) saves the debugger a wake-up per request when
-    // the answer comes within this time; zero writes acknowledgements at once (unless a handler
-    // sends something right away: see pump()). Keep it far below the peer's retransmission time
-    // (about a second for WinDbg and kdcom.dll).
-    timestamp ack_delay = timestamp::zero();
-    // How long close() keeps the stream open to write what is still queued.
-    timestamp close_linger = std::chrono::milliseconds(200);
-};
+// Queue bounds, acknowledgement delay, reconnection backoff: see kdcom/session/core.hpp.
+using session_options = kdcom::session::options;
 
 // Error codes the session's operations complete with, besides the transport's own.
 enum class session_errc {
@@ -173,14 +151,14 @@ public:
     template <class CompletionToken>
     auto async_send(wire::packet_type type, std::span<const std::uint8_t> header,
                     std::span<const std::uint8_t> data, CompletionToken&& token) {
-        // A callback is initiated inside this call. If the endpoint is free and this is its thread,
-        // it takes the bytes now, straight into its frame: no copy of the body to keep until then.
+        // A callback is initiated inside this call. On the session's thread the core takes the
+        // bytes now, straight into the endpoint's frame when it is free: no copy of the body.
         if constexpr (std::is_invocable_v<std::decay_t<CompletionToken>&, std::error_code>) {
-            if (can_send_at_once())
+            if (detail::runs_in_this_thread(executor_))
                 return asio::async_initiate<CompletionToken, send_signature>(
                     [self = shared_from_this(), type, header, data](auto handler) {
                         detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
-                        self->send_at_once(type, header, data, std::move(h));
+                        self->accept_send(std::move(h), [&](timestamp t) { return self->core_.send(type, header, data, t); });
                     },
                     token);
         }
@@ -190,7 +168,7 @@ public:
             [self = shared_from_this(), type, body = std::move(body)](auto handler) mutable {
                 detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
                 detail::dispatch_to(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
-                    self->queue_send(type, std::move(body), std::move(h));
+                    self->accept_send(std::move(h), [&](timestamp t) { return self->core_.send(type, std::move(body), t); });
                 });
             },
             token);
@@ -209,18 +187,18 @@ public:
 
     // Debugger: a break-in ('b'). Target: whether one is pending (clears it).
     void send_breakin() {
-        endpoint_.send_breakin(now());
+        core_.send_breakin(now());
         pump(pump_origin::call);
     }
-    bool poll_breakin() { return endpoint_.poll_breakin(); }
+    bool poll_breakin() { return core_.poll_breakin(); }
     // Debugger: a new reset handshake. Target: restart ids with SYNC.
     void start_reset() {
-        endpoint_.start_reset(now());
+        core_.start_reset(now());
         pump(pump_origin::call);
     }
     // Abandons the send in progress (its handler gets operation_aborted).
     void cancel_send() {
-        endpoint_.cancel_send(now());
+        core_.cancel_send(now());
         pump(pump_origin::call);
     }
 
@@ -238,17 +216,18 @@ public:
         reconnect_timer_.cancel();
         if (stream_) close_stream_after_writes();
         link_->close();
-        for (auto& s : sends_) s.handler.post(session_errc::closed);
-        sends_.clear();
+        core_.abandon_sends();
+        for (auto& h : senders_) h.post(session_errc::closed);
+        senders_.clear();
         for (auto& r : receivers_) r.post(session_errc::closed, received_packet{});
         receivers_.clear();
         notify(session_notice::what::closed, "closed");
     }
 
-    const endpoint& protocol() const { return endpoint_; }
+    const endpoint& protocol() const { return core_.protocol(); }
     bool connected() const { return stream_ != nullptr; }
     // Frames dropped because the peer did not read (session_options::write_queue_limit).
-    std::uint64_t frames_dropped() const { return frames_dropped_; }
+    std::uint64_t frames_dropped() const { return core_.frames_dropped(); }
 
     // ---- Blocking convenience, shaped like KdSendPacket / KdReceivePacket -------------------
     // For simulators and plugins that are synchronous by nature. Must not be called on the
@@ -292,13 +271,10 @@ public:
     }
 
 private:
-    struct queued_send {
-        wire::packet_type type;
-        std::vector<std::uint8_t> body;  // until the endpoint takes it (empty after)
-        detail::erased_handler<send_signature> handler;
-    };
+    using write_mode = kdcom::session::write_mode;
+    using send_finished = kdcom::session::session_events::send_finished;
 
-    // An operation the endpoint finished whose handler has not been called yet: a send, or a
+    // An operation the core finished whose handler has not been called yet: a send, or a
     // receive with its packet.
     struct finished_operation {
         static finished_operation sent(detail::erased_handler<send_signature> h, std::error_code ec) {
@@ -322,11 +298,9 @@ private:
     session(std::unique_ptr<link> l, const endpoint_config& config, const session_options& options)
         : link_(std::move(l)),
           executor_(link_->get_executor()),
-          endpoint_(config),
-          options_(options),
+          core_(config, options),
           timer_(executor_),
           reconnect_timer_(executor_),
-          reconnect_delay_(options.reconnect_delay_min),
           read_buffer_(options.read_buffer_size) {}
 
     static timestamp now() { return std::chrono::steady_clock::now().time_since_epoch(); }
@@ -351,31 +325,23 @@ private:
         }
         if (ec) {
             notify(session_notice::what::link_failed, link_->describe() + ": " + ec.message());
-            if (!options_.reconnect) {
-                close();
-                return;
-            }
-            retry_link_later();
+            retry_link_or_close(core_.link_failed());
             return;
         }
-        reconnect_delay_ = options_.reconnect_delay_min;
         stream_ = std::move(s);
         ++stream_generation_;
         notify(session_notice::what::stream_opened, stream_->describe());
-        // A new peer, or the old one back: whatever was half-read belongs to the old stream.
-        endpoint_.discard_input();
-        // A debugger runs the reset handshake on every new stream (unless resets are off, like
-        // WinDbg's resets=0): a RESET sent before there was a stream went nowhere.
-        const endpoint_config& c = endpoint_.config();
-        if (c.role == role::debugger && c.send_resets) endpoint_.start_reset(now());
-        else endpoint_.on_time(now());
+        core_.stream_opened(now());
         pump(pump_origin::io);
         start_read();
     }
 
-    void retry_link_later() {
-        reconnect_timer_.expires_after(reconnect_delay_);
-        reconnect_delay_ = std::min(reconnect_delay_ * 2, options_.reconnect_delay_max);
+    void retry_link_or_close(std::optional<timestamp> delay) {
+        if (!delay) {
+            close();
+            return;
+        }
+        reconnect_timer_.expires_after(*delay);
         reconnect_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
             if (!ec) self->open_link();
         });
@@ -385,23 +351,16 @@ private:
         if (!stream_ || closed_) return;
         stream_->close();
         stream_.reset();
-        writing_ = false;
-        write_queue_.clear();
-        acks_held_until_.reset();
         reading_ = false;
+        const auto delay = core_.stream_closed();
         notify(session_notice::what::stream_closed, ec.message());
-        if (options_.reconnect) retry_link_later();
-        else close();
+        retry_link_or_close(delay);
     }
 
     // ---- Reading ----------------------------------------------------------------------------
 
-    std::size_t bytes_unwritten() const { return write_queue_.size() + writing_bytes_.size(); }
-
     void start_read() {
-        if (!stream_ || reading_ || closed_ || received_.size() >= options_.receive_queue_limit ||
-            bytes_unwritten() >= options_.write_queue_limit)
-            return;
+        if (!stream_ || reading_ || closed_ || !core_.wants_read()) return;
         reading_ = true;
         const auto generation = stream_generation_;
         stream_->async_read_some(read_buffer_, [self = shared_from_this(), generation](std::error_code ec, std::size_t n) {
@@ -417,53 +376,31 @@ private:
             return;
         }
         const auto bytes = std::span<const std::uint8_t>(read_buffer_.data(), n);
-        if (tap_) tap_(direction::from_peer, now(), bytes);
-        endpoint_.receive(bytes, now());
+        const auto t = now();
+        if (tap_) tap_(direction::from_peer, t, bytes);
+        core_.bytes_read(bytes, t);
         pump(pump_origin::io);
         start_read();
     }
 
     // ---- Writing ----------------------------------------------------------------------------
 
-    void queue_write(std::span<const std::uint8_t> bytes, bool acknowledgement) {
-        if (!stream_) return;  // nobody to write to; the endpoint's timers re-send what matters
-        if (bytes_unwritten() + bytes.size() > options_.write_queue_limit) {
-            ++frames_dropped_;  // as if the line had lost it (see session_options::write_queue_limit)
+    // Writes what the core hands out (lone acknowledgements may wait for options.ack_delay: the
+    // timer writes them when it is over). Most writes fit at once: then no completion goes round
+    // the event loop.
+    void start_write(write_mode mode = write_mode::hold_lone_acknowledgements) {
+        if (!stream_) return;
+        const auto bytes = core_.start_write(now(), mode);
+        if (bytes.empty()) return;
+        const std::size_t taken = stream_->write_now(bytes);
+        if (taken == bytes.size()) {
+            core_.finish_write();
             return;
         }
-        if (tap_) tap_(direction::to_peer, now(), bytes);
-        only_acks_queued_ = (write_queue_.empty() || only_acks_queued_) && acknowledgement;
-        write_queue_.insert(write_queue_.end(), bytes.begin(), bytes.end());
-    }
-
-    // Writes what is queued, unless it is only acknowledgements that options.ack_delay lets wait
-    // for a packet to go with them; the timer writes them when the delay is over.
-    void write_or_hold() {
-        if (only_acks_queued_ && options_.ack_delay > timestamp::zero() && !write_queue_.empty()) {
-            const auto t = now();
-            if (!acks_held_until_) acks_held_until_ = t + options_.ack_delay;
-            if (t < *acks_held_until_) return;
-        }
-        start_write();
-    }
-
-    void start_write() {
-        if (!stream_ || writing_ || write_queue_.empty()) return;
-        acks_held_until_.reset();
-        // Most writes fit at once: then no completion goes round the event loop.
-        const std::size_t taken = stream_->write_now(write_queue_);
-        if (taken == write_queue_.size()) {
-            write_queue_.clear();
-            return;
-        }
-        writing_ = true;
-        std::swap(write_queue_, writing_bytes_);
-        write_queue_.clear();
-        writing_bytes_.erase(writing_bytes_.begin(), writing_bytes_.begin() + static_cast<std::ptrdiff_t>(taken));
         const auto generation = stream_generation_;
-        stream_->async_write(writing_bytes_, [self = shared_from_this(), generation](std::error_code ec, std::size_t) {
+        stream_->async_write(bytes.subspan(taken), [self = shared_from_this(), generation](std::error_code ec, std::size_t) {
             if (generation != self->stream_generation_) return;
-            self->writing_ = false;
+            self->core_.finish_write();
             if (self->closed_) {
                 self->close_stream_after_writes();
                 return;
@@ -473,6 +410,7 @@ private:
                 return;
             }
             self->start_write();
+            self->arm_timer();  // for acknowledgements held meanwhile
             self->start_read();  // if a full write queue had stopped it
         });
     }
@@ -481,8 +419,8 @@ private:
     // after close_linger (a peer that stopped reading must not keep the session alive).
     void close_stream_after_writes() {
         if (!stream_) return;
-        if (!write_queue_.empty() && !writing_) start_write();
-        if (!writing_) {
+        start_write(write_mode::everything_now);
+        if (!core_.writing()) {
             stream_->close();
             stream_.reset();
             timer_.cancel();
@@ -490,7 +428,7 @@ private:
         }
         if (lingering_) return;
         lingering_ = true;
-        timer_.expires_after(options_.close_linger);
+        timer_.expires_after(core_.settings().close_linger);
         timer_.async_wait([self = shared_from_this()](std::error_code ec) {
             if (ec || !self->stream_) return;
             self->stream_->close();  // the write in progress completes with operation_aborted
@@ -498,28 +436,25 @@ private:
         });
     }
 
-    // ---- The endpoint -----------------------------------------------------------------------
+    // ---- The core ---------------------------------------------------------------------------
 
     // Why pump() runs, which decides how the operations it completes are handed to their handlers.
     enum class pump_origin : std::uint8_t {
         call,  // the application called the session: handlers are posted, never run inside its call
-        io,    // an I/O or timer completion: handlers run right here once the endpoint's work is
-               // done (Asio's own operations complete the same way), saving an event-loop turn each
+        io,    // an I/O or timer completion: handlers run right here once the core's work is done
+               // (Asio's own operations complete the same way), saving an event-loop turn each
     };
 
-    // Carries out everything the endpoint asked for (starting the next queued send as soon as the
-    // endpoint is free, and carrying out what that asks for too), completes the operations that
-    // finished, then writes and re-arms the timer. A handler run from here may call the session
-    // again: that nested pump() only feeds the endpoint; this one finishes the work. So an answer
-    // sent from a receive's handler leaves in the same write as the packet's acknowledgement: one
-    // system call and one wake-up of the peer instead of two, most of what KDCOM costs against a
-    // bare request-and-answer exchange (docs/benchmarks.md).
+    // Carries out the core's events, completes the operations that finished, then writes and
+    // re-arms the timer. A handler run from here may call the session again: that nested pump()
+    // only drains the core; this one finishes the work. So an answer sent from a receive's
+    // handler leaves in the same write as the packet's acknowledgement: one system call and one
+    // wake-up of the peer instead of two, most of what KDCOM costs against a bare
+    // request-and-answer exchange (docs/benchmarks.md).
     void pump(pump_origin origin) {
         const bool outermost = !pumping_;
         pumping_ = true;
-        do {
-            drain_events();
-        } while (start_next_send());
+        drain_events();
         if (!outermost) return;
         try {
             while (!finished_.empty()) {
@@ -540,7 +475,7 @@ private:
             throw;
         }
         pumping_ = false;
-        write_or_hold();
+        start_write();
         arm_timer();
     }
 
@@ -550,34 +485,30 @@ private:
     }
 
     void drain_events() {
-        while (auto e = endpoint_.next_event()) {
-            if (auto* t = std::get_if<events::transmit>(&*e)) {
-                queue_write(t->bytes(), t->kind == events::transmit::what::control_packet &&
-                                            t->type == wire::packet_type::acknowledge);
-            } else if (auto* p = std::get_if<events::packet_received>(&*e)) {
-                received_packet packet{p->type, p->id, std::vector<std::uint8_t>(p->body.begin(), p->body.end())};
+        namespace ev = kdcom::session::session_events;
+        while (auto e = core_.next_event()) {
+            if (auto* q = std::get_if<ev::queued_for_peer>(&*e)) {
+                if (tap_) tap_(direction::to_peer, now(), q->bytes);
+            } else if (std::holds_alternative<ev::packet_arrived>(*e)) {
                 if (!receivers_.empty()) {
-                    finished_.push_back(finished_operation::received(std::move(receivers_.front()), std::move(packet)));
+                    finished_.push_back(finished_operation::received(std::move(receivers_.front()), core_.take_received()));
                     receivers_.pop_front();
-                } else {
-                    received_.push_back(std::move(packet));
                 }
-            } else if (auto* c = std::get_if<events::send_completed>(&*e)) {
-                finish_send(c->result);
+            } else if (auto* f = std::get_if<ev::send_finished>(&*e)) {
+                finish_send(*f);
             } else {
-                notify(session_notice::what::endpoint_event, {}, *e);
+                notify(session_notice::what::endpoint_event, {}, std::get<ev::endpoint_notice>(*e).event);
             }
         }
     }
 
-    // Keeps one timer wait pending for the endpoint's earliest deadline, lazily: the wait is only
+    // Keeps one timer wait pending for the core's earliest deadline, lazily: the wait is only
     // moved when a deadline comes earlier than it. A wait that fires with nothing due (the ACK
     // came, the deadline moved later) just re-arms. ACK deadlines are a second away while round
     // trips take microseconds, so this saves two timer system calls per packet.
     void arm_timer() {
         if (closed_) return;  // the timer waits for close()'s last writes now
-        auto deadline = endpoint_.deadline();
-        if (acks_held_until_ && (!deadline || *acks_held_until_ < *deadline)) deadline = acks_held_until_;
+        const auto deadline = core_.deadline();
         if (!deadline || (armed_ && armed_for_ <= *deadline)) return;
         armed_ = true;
         armed_for_ = *deadline;
@@ -586,75 +517,47 @@ private:
         timer_.async_wait([self = shared_from_this()](std::error_code ec) {
             if (ec || self->closed_) return;  // moved earlier, or closed
             self->armed_ = false;
-            self->endpoint_.on_time(now());
+            self->core_.on_time(now());
             self->pump(pump_origin::io);
         });
     }
 
-    void queue_send(wire::packet_type type, std::vector<std::uint8_t> body, detail::erased_handler<send_signature> h) {
+    // Gives a send to the core (`offer` calls core_.send with the time) and keeps its handler
+    // for the send_finished event that will end it; a refusal is posted at once.
+    template <class Offer>
+    void accept_send(detail::erased_handler<send_signature> h, Offer&& offer) {
         if (closed_) {
             h.post(session_errc::closed);
             return;
         }
-        sends_.push_back({type, std::move(body), std::move(h)});
-        pump(pump_origin::call);
-    }
-
-    // Whether a send can go to the endpoint inside async_send: nothing ahead of it, and the
-    // caller on the thread running this session's io_context (the only executor this can be
-    // checked on; a strand's or another's sends take the queue).
-    bool can_send_at_once() const {
-        // The thread first: only then may the session's state be read (executor_ never changes).
-        return detail::runs_in_this_thread(executor_) && !closed_ && !sending_ && sends_.empty();
-    }
-
-    void send_at_once(wire::packet_type type, std::span<const std::uint8_t> header, std::span<const std::uint8_t> data,
-                      detail::erased_handler<send_signature> h) {
-        if (const auto ec = endpoint_.send(type, header, data, now())) {
+        if (const auto ec = offer(now())) {
             h.post(ec);
             return;
         }
-        sending_ = true;
-        sends_.push_back({type, {}, std::move(h)});  // the endpoint holds the frame
+        senders_.push_back(std::move(h));
         pump(pump_origin::call);
     }
 
-    // Hands the next queued send to the endpoint if it is free. Returns whether it did (the
-    // endpoint then has events to carry out).
-    bool start_next_send() {
-        while (!sends_.empty() && !sending_ && !closed_) {
-            auto& s = sends_.front();
-            if (const auto ec = endpoint_.send(s.type, s.body, {}, now())) {
-                auto h = std::move(s.handler);
-                sends_.pop_front();
-                h.post(ec);
-                continue;
-            }
-            s.body = {};  // the endpoint has its own copy in the frame
-            sending_ = true;
-            return true;
-        }
-        return false;
-    }
-
-    void finish_send(events::send_completed::outcome outcome) {
-        sending_ = false;
-        if (sends_.empty()) return;
+    void finish_send(const send_finished& f) {
+        if (senders_.empty()) return;
+        using outcome = send_finished::outcome;
         std::error_code ec;
-        switch (outcome) {
-        case events::send_completed::outcome::acknowledged: break;
-        case events::send_completed::outcome::given_up: ec = session_errc::given_up; break;
-        case events::send_completed::outcome::cancelled: ec = asio::error::operation_aborted; break;
+        switch (f.result) {
+        case outcome::acknowledged: break;
+        case outcome::given_up: ec = session_errc::given_up; break;
+        case outcome::cancelled: ec = asio::error::operation_aborted; break;
+        case outcome::refused: ec = f.error; break;
         }
-        finished_.push_back(finished_operation::sent(std::move(sends_.front().handler), ec));
-        sends_.pop_front();
+        auto h = std::move(senders_.front());
+        senders_.pop_front();
+        // A refusal is not the peer's doing: it never runs inside a call, as before it did not.
+        if (f.result == outcome::refused) h.post(ec);
+        else finished_.push_back(finished_operation::sent(std::move(h), ec));
     }
 
     void queue_receive(detail::erased_handler<receive_signature> h) {
-        if (!received_.empty()) {
-            auto p = std::move(received_.front());
-            received_.pop_front();
-            h.post(std::error_code{}, std::move(p));
+        if (core_.has_received()) {
+            h.post(std::error_code{}, core_.take_received());
             start_read();  // the queue has room again
             return;
         }
@@ -674,8 +577,7 @@ private:
 
     std::unique_ptr<link> link_;
     asio::any_io_executor executor_;
-    endpoint endpoint_;
-    session_options options_;
+    kdcom::session::core core_;  // the rules: everything here is I/O and scheduling around it
     asio::steady_timer timer_;
     asio::steady_timer reconnect_timer_;
     bool armed_ = false;
@@ -683,23 +585,15 @@ private:
 
     std::unique_ptr<byte_stream> stream_;
     std::uint64_t stream_generation_ = 0;
-    std::uint64_t frames_dropped_ = 0;
     bool closed_ = false;
-    timestamp reconnect_delay_;
 
     std::vector<std::uint8_t> read_buffer_;
     bool reading_ = false;
-    std::vector<std::uint8_t> write_queue_, writing_bytes_;
-    bool writing_ = false;
-    bool only_acks_queued_ = false;             // the write queue holds acknowledgements only
-    std::optional<timestamp> acks_held_until_;  // when held acknowledgements must go (ack_delay)
-    bool lingering_ = false;                    // closed, waiting for the last writes
-    bool pumping_ = false;                      // inside pump(): a nested call only feeds the endpoint
+    bool lingering_ = false;  // closed, waiting for the last writes
+    bool pumping_ = false;    // inside pump(): a nested call only drains the core
     std::deque<finished_operation> finished_;
 
-    std::deque<queued_send> sends_;  // front: the one the endpoint is sending when sending_
-    bool sending_ = false;
-    std::deque<received_packet> received_;
+    std::deque<detail::erased_handler<send_signature>> senders_;  // one per send the core accepted, oldest first
     std::deque<detail::erased_handler<receive_signature>> receivers_;
 
     tap_function tap_;

@@ -91,11 +91,15 @@ public:
         return done();
     }
 
-private:
+    // Puts what the nodes wrote on the line. step() does it after each input; call it after making
+    // a node write from outside (an application's send in a test), or the bytes wait for the next
+    // step's input.
     void flush() {
         for (auto& w : debugger_->take_writes()) to_target_.write(w, now_);
         for (auto& w : target_->take_writes()) to_debugger_.write(w, now_);
     }
+
+private:
 
     std::unique_ptr<node> debugger_;
     std::unique_ptr<node> target_;
