@@ -52,6 +52,7 @@
 #include "kdcom/error.hpp"
 #include "kdcom/kd/manipulate.hpp"
 #include "kdcom/kd/status.hpp"
+#include "kdcom/session/packet_queue.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
 #include "kdcom/wire/constants.hpp"
 #include "kdcom/wire/packet_type.hpp"
@@ -155,11 +156,11 @@ public:
     // (wants_debugger_packets()); a packet past the limit anyway is dropped and counted.
     void debugger_packet(wire::packet_type type, std::span<const std::uint8_t> body) {
         if (serve_from_guest_memory(type, body)) return;
-        if (inbox_.full()) {
+        if (inbox_full()) {
             ++stats_.packets_dropped;
             return;
         }
-        inbox_.push(type, body);
+        inbox_.push(type, 0, body);
         deliver();
         if (send_.state == send_state::owed) finish_send();  // with this packet
     }
@@ -176,7 +177,7 @@ public:
         else reset_unreported_ = true;
     }
 
-    bool wants_debugger_packets() const noexcept { return !inbox_.full(); }
+    bool wants_debugger_packets() const noexcept { return !inbox_full(); }
     std::size_t packets_held() const noexcept { return inbox_.size(); }
 
     // --- time and turns ---
@@ -234,38 +235,7 @@ private:
     // at construction for the largest body, so holding a packet allocates nothing. A slot taken stays
     // untouched until the next push, which comes in a later input (the answer viewing it has been
     // handled by then).
-    class inbox {
-    public:
-        struct packet {
-            wire::packet_type type{};
-            std::vector<std::uint8_t> body;
-        };
-
-        inbox(std::size_t limit, std::size_t max_body) : slots_(limit) {
-            for (auto& slot : slots_) slot.body.reserve(max_body);
-        }
-        bool empty() const noexcept { return count_ == 0; }
-        bool full() const noexcept { return count_ == slots_.size(); }
-        std::size_t size() const noexcept { return count_; }
-        const packet& front() const noexcept { return slots_[head_]; }
-        void push(wire::packet_type type, std::span<const std::uint8_t> body) {
-            packet& p = slots_[(head_ + count_) % slots_.size()];
-            p.type = type;
-            p.body.assign(body.begin(), body.end());
-            ++count_;
-        }
-        const packet& pop() noexcept {
-            const packet& p = slots_[head_];
-            head_ = (head_ + 1) % slots_.size();
-            --count_;
-            return p;
-        }
-        void clear() noexcept { count_ = 0; }
-
-    private:
-        std::vector<packet> slots_;
-        std::size_t head_ = 0, count_ = 0;
-    };
+    bool inbox_full() const noexcept { return inbox_.size() >= std::max<std::size_t>(config_.inbox_limit, 1); }
 
     static shm::kd_pdu status_answer(std::uint16_t operation, std::uint16_t type, std::uint32_t sequence,
                                      std::uint32_t status) {
@@ -314,7 +284,7 @@ private:
     // kdcom.dll drops what the kernel is not waiting for.
     void deliver() {
         while (receive_ && !inbox_.empty()) {
-            const inbox::packet& p = inbox_.pop();
+            const received_packet& p = inbox_.pop();
             if (static_cast<std::uint16_t>(p.type) != receive_->type) {
                 ++stats_.packets_dropped;
                 continue;
@@ -328,7 +298,7 @@ private:
         }
     }
 
-    void finish_receive(std::uint32_t status, const inbox::packet* p = nullptr) {
+    void finish_receive(std::uint32_t status, const received_packet* p = nullptr) {
         const pending_receive r = *receive_;
         receive_.reset();
         shm::kd_pdu a = status_answer(KDCOM_SHM_PDU_RECEIVED, r.type, r.sequence, status);
@@ -349,7 +319,7 @@ private:
                            shm::kd_pdu_fixed_size + inbox_.front().body.size() <= max_message_;
         send_ = {};
         if (carry) {
-            const inbox::packet& p = inbox_.pop();
+            const received_packet& p = inbox_.pop();
             sent.status |= KDCOM_SHM_SENT_CARRIES_PACKET;
             sent.packet_type = static_cast<std::uint16_t>(p.type);
             sent.data = p.body;
@@ -391,7 +361,7 @@ private:
     std::optional<pending_receive> receive_;
     std::optional<std::uint32_t> poll_;  // a KD_POLL_BREAKIN receive's sequence, while its query is out
     bool reset_unreported_ = false;      // the debugger reset the link while the guest was not receiving
-    inbox inbox_;
+    packet_queue inbox_;  // packets held for the guest, oldest first
     kd::manipulate_header fast_request_;
     std::uint8_t fast_header_[kd::manipulate_header_size] = {};
     std::vector<std::uint8_t> fast_data_;

@@ -168,7 +168,7 @@ public:
             [self = shared_from_this(), type, body = std::move(body)](auto handler) mutable {
                 detail::erased_handler<send_signature> h(std::move(handler), self->executor_);
                 detail::dispatch_to(self->executor_, [self, type, body = std::move(body), h = std::move(h)]() mutable {
-                    self->accept_send(std::move(h), [&](timestamp t) { return self->core_.send(type, std::move(body), t); });
+                    self->accept_send(std::move(h), [&](timestamp t) { return self->core_.send(type, body, {}, t); });
                 });
             },
             token);

@@ -29,7 +29,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -38,15 +37,11 @@
 #include <vector>
 
 #include "kdcom/endpoint/endpoint.hpp"
+#include "kdcom/session/packet_queue.hpp"
 
 namespace kdcom::session {
 
-// A data packet the peer sent, owned.
-struct received_packet {
-    wire::packet_type type{};
-    std::uint32_t id = 0;
-    std::vector<std::uint8_t> body;
-};
+using kdcom::received_packet;
 
 struct options {
     bool reconnect = true;  // open the link again when the stream ends
@@ -168,19 +163,13 @@ public:
     std::error_code send(wire::packet_type type, std::span<const std::uint8_t> header,
                          std::span<const std::uint8_t> data, timestamp now) {
         now_ = now;
-        if (can_send_now()) return send_now(type, header, data);
-        std::vector<std::uint8_t> body;
-        body.reserve(header.size() + data.size());
-        body.insert(body.end(), header.begin(), header.end());
-        body.insert(body.end(), data.begin(), data.end());
-        sends_.push_back({type, std::move(body)});
-        return {};
-    }
-    // The same for a body the caller already copied.
-    std::error_code send(wire::packet_type type, std::vector<std::uint8_t>&& body, timestamp now) {
-        now_ = now;
-        if (can_send_now()) return send_now(type, body, {});
-        sends_.push_back({type, std::move(body)});
+        if (endpoint_busy_ || !waiting_.empty()) {
+            waiting_.push(type, 0, header, data);
+            return {};
+        }
+        if (const auto ec = endpoint_.send(type, header, data, now_)) return ec;
+        endpoint_busy_ = true;
+        in_endpoint_ = true;
         return {};
     }
 
@@ -190,7 +179,10 @@ public:
         endpoint_.cancel_send(now);
     }
     // Forgets every accepted send (the session is closing): no event will report them.
-    void abandon_sends() { sends_.clear(); }
+    void abandon_sends() {
+        waiting_.clear();
+        in_endpoint_ = false;
+    }
 
     // Debugger: a break-in ('b'). Target: whether one is pending (clears it).
     void send_breakin(timestamp now) {
@@ -214,25 +206,27 @@ public:
                 if (auto out = take(*e)) return out;
                 continue;
             }
-            if (endpoint_busy_ || sends_.empty()) return std::nullopt;
-            auto& s = sends_.front();
-            if (const auto ec = endpoint_.send(s.type, s.body, {}, now_)) {
-                sends_.pop_front();
+            if (endpoint_busy_ || waiting_.empty()) return std::nullopt;
+            const received_packet& s = waiting_.pop();  // the endpoint copies it into its frame
+            if (const auto ec = endpoint_.send(s.type, s.body, {}, now_))
                 return session_events::send_finished{session_events::send_finished::outcome::refused, ec};
-            }
-            s.body = {};  // the endpoint has its own copy in the frame
-            s.in_endpoint = true;
             endpoint_busy_ = true;
+            in_endpoint_ = true;
         }
     }
 
     bool has_received() const noexcept { return !received_.empty(); }
-    // The oldest packet not yet taken. Precondition: has_received().
+    // The oldest packet not yet taken, moved out (its slot's buffer goes with it). Precondition:
+    // has_received().
     received_packet take_received() {
-        auto p = std::move(received_.front());
-        received_.pop_front();
+        received_packet p = std::move(received_.front());
+        received_.pop();
         return p;
     }
+    // The same without taking its buffer: look at received_front(), then pop_received(). With
+    // these a session in steady state allocates nothing per packet.
+    const received_packet& received_front() const noexcept { return received_.front(); }
+    void pop_received() noexcept { received_.pop(); }
 
     // Whether the runner should read the peer: a stream is open and neither queue is at its bound.
     bool wants_read() const noexcept {
@@ -277,22 +271,6 @@ public:
     std::uint64_t frames_dropped() const noexcept { return frames_dropped_; }
 
 private:
-    struct accepted_send {
-        wire::packet_type type{};
-        std::vector<std::uint8_t> body;  // until the endpoint takes it
-        bool in_endpoint = false;
-    };
-
-    bool can_send_now() const noexcept { return !endpoint_busy_ && sends_.empty(); }
-
-    std::error_code send_now(wire::packet_type type, std::span<const std::uint8_t> header,
-                             std::span<const std::uint8_t> data) {
-        if (const auto ec = endpoint_.send(type, header, data, now_)) return ec;
-        sends_.push_back({type, {}, true});
-        endpoint_busy_ = true;
-        return {};
-    }
-
     // Turns one endpoint event into what the runner needs, if anything.
     std::optional<session_event> take(endpoint_event& e) {
         if (auto* t = std::get_if<events::transmit>(&e)) {
@@ -303,13 +281,12 @@ private:
             return session_events::queued_for_peer{std::span<const std::uint8_t>(queued_).last(t->bytes().size())};
         }
         if (auto* p = std::get_if<events::packet_received>(&e)) {
-            received_.push_back({p->type, p->id, std::vector<std::uint8_t>(p->body.begin(), p->body.end())});
+            received_.push(p->type, p->id, p->body);
             return session_events::packet_arrived{};
         }
         if (auto* c = std::get_if<events::send_completed>(&e)) {
             endpoint_busy_ = false;
-            if (sends_.empty() || !sends_.front().in_endpoint) return std::nullopt;  // abandoned
-            sends_.pop_front();
+            if (!std::exchange(in_endpoint_, false)) return std::nullopt;  // abandoned
             using outcome = session_events::send_finished::outcome;
             switch (c->result) {
             case events::send_completed::outcome::acknowledged: return session_events::send_finished{outcome::acknowledged, {}};
@@ -348,9 +325,10 @@ private:
     timestamp reconnect_delay_;
     bool stream_open_ = false;
 
-    std::deque<accepted_send> sends_;  // front: the one in the endpoint when in_endpoint
-    bool endpoint_busy_ = false;       // the endpoint is sending (maybe a send abandoned since)
-    std::deque<received_packet> received_;
+    bool endpoint_busy_ = false;  // the endpoint is sending (maybe a send abandoned since)
+    bool in_endpoint_ = false;    // ... a send accepted and not abandoned, older than the waiting
+    packet_queue waiting_;        // accepted sends the endpoint has not taken yet, oldest first
+    packet_queue received_;       // packets for the application, oldest first
 
     std::vector<std::uint8_t> queued_, in_flight_;
     bool writing_ = false;
