@@ -67,7 +67,7 @@ private:
 
     // Writes what `from` has into `to`; true if anything moved.
     bool carry(session::core& from, session::core& to) {
-        const auto out = from.start_write(now_);
+        const auto out = from.start_write();
         if (out.empty()) return false;
         line_.assign(out.begin(), out.end());
         from.finish_write();

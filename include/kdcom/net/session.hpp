@@ -390,7 +390,7 @@ private:
     // the event loop.
     void start_write(write_mode mode = write_mode::hold_lone_acknowledgements) {
         if (!stream_) return;
-        const auto bytes = core_.start_write(now(), mode);
+        const auto bytes = core_.start_write(mode);
         if (bytes.empty()) return;
         const std::size_t taken = stream_->write_now(bytes);
         if (taken == bytes.size()) {

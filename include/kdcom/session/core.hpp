@@ -10,7 +10,7 @@
 //     c.stream_opened(now);
 //     c.bytes_read(bytes, now);                    // or send(), on_time(), stream_closed(), ...
 //     while (auto e = c.next_event()) run(*e);     // a send finished, a packet arrived, ...
-//     auto out = c.start_write(now, ...);          // write `out`, then finish_write()
+//     auto out = c.start_write();                  // write `out`, then finish_write()
 //     ...                                          // call on_time(now) when now >= *c.deadline()
 //
 // Contracts:
@@ -235,9 +235,11 @@ public:
     }
 
     // The bytes to write now, or nothing (a write in flight, nothing queued, or lone
-    // acknowledgements held for ack_delay: deadline() says until when). They stay valid and
-    // unchanged until finish_write(); bytes queued meanwhile go in the next write.
-    std::span<const std::uint8_t> start_write(timestamp now, write_mode mode = write_mode::hold_lone_acknowledgements) {
+    // acknowledgements held for ack_delay: deadline() says until when). "Now" is the time of the
+    // last input (on_time() moves it). They stay valid and unchanged until finish_write(); bytes
+    // queued meanwhile go in the next write.
+    std::span<const std::uint8_t> start_write(write_mode mode = write_mode::hold_lone_acknowledgements) {
+        const timestamp now = now_;
         if (writing_ || queued_.empty()) return {};
         if (mode == write_mode::hold_lone_acknowledgements && only_acks_queued_ &&
             options_.ack_delay > timestamp::zero()) {

@@ -135,7 +135,7 @@ private:
         }
         settling_ = false;
         if (!peer_reads) return;
-        auto out = core_.start_write(now_);
+        auto out = core_.start_write();
         if (out.empty()) return;
         // One write, as the runner makes it; the line gets it frame by frame, so that its per-write
         // faults (a whole write duplicated, say) stay what a line does to a frame. A line that
