@@ -171,9 +171,7 @@ private:
     }
 
     bool advance_to_deadline() {
-        std::optional<timestamp> next;
-        for (side* s : {&debugger_, &target_})
-            if (auto d = s->node->deadline(); d && (!next || *d < *next)) next = d;
+        const auto next = earliest({debugger_.node->deadline(), target_.node->deadline()});
         if (!next) return false;
         advance(std::max(timestamp::zero(), *next - now_));
         return true;

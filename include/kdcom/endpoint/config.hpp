@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
 
 #include "kdcom/wire/constants.hpp"
 
@@ -12,6 +14,14 @@ namespace kdcom {
 // Time as the endpoint sees it: a duration since an epoch the caller chooses (a steady clock's
 // time_since_epoch(), or virtual time in a simulation). It must never go backwards.
 using timestamp = std::chrono::nanoseconds;
+
+// The earliest of some times, nullopt standing for "never": how a deadline() combines its parts.
+constexpr std::optional<timestamp> earliest(std::initializer_list<std::optional<timestamp>> times) noexcept {
+    std::optional<timestamp> first;
+    for (const auto& t : times)
+        if (t && (!first || *t < *first)) first = t;
+    return first;
+}
 
 // Which end of the link this is.
 enum class role {

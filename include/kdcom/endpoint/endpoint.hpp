@@ -222,15 +222,9 @@ public:
 
     // When on_time() next has work to do, if ever.
     std::optional<timestamp> deadline() const {
-        std::optional<timestamp> d;
-        auto consider = [&](std::optional<timestamp> t) {
-            if (t && (!d || *t < *d)) d = t;
-        };
-        if (!started_ && config_.role == role::debugger && config_.send_resets) consider(timestamp{});
-        consider(reset_deadline_);
-        consider(ack_deadline_);
-        if (decoder_.buffered() > 0) consider(last_rx_ + config_.read_timeout);
-        return d;
+        const bool first_reset_due = !started_ && config_.role == role::debugger && config_.send_resets;
+        return earliest({first_reset_due ? std::optional(timestamp{}) : std::nullopt, reset_deadline_, ack_deadline_,
+                         decoder_.buffered() > 0 ? std::optional(last_rx_ + config_.read_timeout) : std::nullopt});
     }
 
     // Bytes of heap the endpoint holds: its decoder's frame buffer, its send buffer and its event

@@ -264,9 +264,7 @@ public:
 
     // When on_time() or start_write() next has work to do, if ever.
     std::optional<timestamp> deadline() const {
-        auto d = endpoint_.deadline();
-        if (acks_held_until_ && (!d || *acks_held_until_ < *d)) d = acks_held_until_;
-        return d;
+        return earliest({endpoint_.deadline(), acks_held_until_});
     }
 
     // Frames dropped because the peer did not read (options::write_queue_limit).

@@ -75,17 +75,9 @@ public:
     }
 
     std::optional<timestamp> deadline() const override {
-        std::optional<timestamp> d;
-        auto consider = [&](std::optional<timestamp> t) {
-            if (t && (!d || *t < *d)) d = t;
-        };
-        consider(ep_.deadline());
-        consider(core_.deadline());
-        consider(attach_at_);
-        consider(guest_.deadline());
-        if (!to_host_.empty()) consider(to_host_.front().at);
-        if (!to_guest_.empty()) consider(to_guest_.front().at);
-        return d;
+        return earliest({ep_.deadline(), core_.deadline(), attach_at_, guest_.deadline(),
+                         to_host_.empty() ? std::nullopt : std::optional(to_host_.front().at),
+                         to_guest_.empty() ? std::nullopt : std::optional(to_guest_.front().at)});
     }
 
     // The guest resets: it leaves now, and attaches again (and boots) after boot_time.

@@ -56,14 +56,8 @@ public:
 
     // Advances to the next thing that happens, if it happens by `limit`; false if nothing does.
     bool step(timestamp limit) {
-        std::optional<timestamp> next;
-        auto consider = [&](std::optional<timestamp> t) {
-            if (t && (!next || *t < *next)) next = t;
-        };
-        consider(debugger_->deadline());
-        consider(target_->deadline());
-        consider(to_debugger_.next_arrival());
-        consider(to_target_.next_arrival());
+        const auto next = earliest({debugger_->deadline(), target_->deadline(), to_debugger_.next_arrival(),
+                                    to_target_.next_arrival()});
         if (!next || *next > limit) return false;
         now_ = std::max(now_, *next);
         while (auto chunk = to_target_.take(now_)) {

@@ -65,17 +65,8 @@ public:
     }
 
     std::optional<timestamp> deadline() const override {
-        std::optional<timestamp> d;
-        auto consider = [&](std::optional<timestamp> t) {
-            if (t && (!d || *t < *d)) d = t;
-        };
-        consider(ep_.deadline());
-        consider(exchange_.deadline());
-        if (session_.waiting_for_stop()) {
-            consider(next_breakin_);
-            consider(stop_wait_began_ + options_.stop_timeout);
-        }
-        return d;
+        if (!session_.waiting_for_stop()) return earliest({ep_.deadline(), exchange_.deadline()});
+        return earliest({ep_.deadline(), exchange_.deadline(), next_breakin_, stop_wait_began_ + options_.stop_timeout});
     }
 
     const debugging_session& session() const noexcept { return session_; }

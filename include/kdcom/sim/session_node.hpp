@@ -61,9 +61,7 @@ public:
     }
 
     std::optional<timestamp> deadline() const override {
-        auto d = core_.deadline();
-        if (!later_.empty() && (!d || later_.front().when < *d)) d = later_.front().when;
-        return d;
+        return earliest({core_.deadline(), later_.empty() ? std::nullopt : std::optional(later_.front().when)});
     }
 
     timestamp now() const { return now_; }

@@ -105,14 +105,11 @@ public:
     // is scheduled before then.
     bool step(timestamp limit) {
         std::optional<timestamp> next;
-        auto consider = [&](std::optional<timestamp> t) {
-            if (t && (!next || *t < *next)) next = t;
-        };
         for (role r : {role::debugger, role::target}) {
             side& s = at(r);
-            consider(s.ep->deadline());
-            consider(link_into(r).next_arrival());
-            if (!s.outbox.empty() && !s.ep->send_in_progress()) consider(now_);
+            const bool send_due = !s.outbox.empty() && !s.ep->send_in_progress();
+            next = earliest({next, s.ep->deadline(), link_into(r).next_arrival(),
+                             send_due ? std::optional(now_) : std::nullopt});
         }
         if (!next || *next > limit) return false;
         now_ = std::max(now_, *next);

@@ -89,10 +89,7 @@ public:
     }
 
     std::optional<timestamp> deadline() const override {
-        std::optional<timestamp> d;
-        for (const auto& t : {reset_due_, ack_due_, breakin_due_})
-            if (t && (!d || *t < *d)) d = t;
-        return d;
+        return earliest({reset_due_, ack_due_, breakin_due_});
     }
 
     const debugging_session& session() const noexcept { return session_; }
