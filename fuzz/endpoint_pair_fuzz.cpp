@@ -36,6 +36,7 @@
 #include "kdcom/decode/decoder.hpp"
 #include "kdcom/endpoint/endpoint.hpp"
 #include "fuzz_choices.hpp"
+#include "numbered_body.hpp"
 
 namespace {
 using namespace kdcom;
@@ -54,14 +55,7 @@ void check(bool ok, const char* what) {
 // Reads the fuzzer's choices; past the end it answers zeros.
 using fuzz::choices;
 
-// Body number `sequence`: its first four bytes, and everything else derived from them.
-bytes numbered(std::uint32_t sequence, std::size_t size) {
-    bytes b(std::max<std::size_t>(size, 8), 0x5A);
-    std::memcpy(b.data(), &sequence, 4);  // host order: only this process reads it
-    b[4] = 0xEE;                          // never a droppable message
-    for (std::size_t i = 8; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>(sequence * 31 + i);
-    return b;
-}
+using fuzz::numbered_body;
 
 struct side {
     explicit side(const endpoint_config& c) : ep(c) {}
@@ -126,7 +120,7 @@ struct pair {
         check(body.size() >= 8, "delivered a body that was never sent");
         std::uint32_t sequence;
         std::memcpy(&sequence, body.data(), 4);
-        const bytes expected = numbered(sequence, body.size());
+        const bytes expected = numbered_body(sequence, body.size());
         check(std::equal(body.begin(), body.end(), expected.begin(), expected.end()),
               "delivered a body that differs from what was sent");
         check(sequence < sender.next_sequence, "delivered a packet that was never sent");
@@ -204,7 +198,7 @@ struct pair {
         static constexpr wire::packet_type types[] = {wire::packet_type::state_manipulate,
                                                       wire::packet_type::state_change64,
                                                       wire::packet_type::debug_io};
-        const bytes body = numbered(s.next_sequence, size % 4001);
+        const bytes body = numbered_body(s.next_sequence, size % 4001);
         const auto ec = s.ep.send(types[s.next_sequence % 3], body, {}, now);
         check(!ec, "a valid send was refused");
         ++s.next_sequence;

@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
@@ -26,30 +25,19 @@
 
 #include "kdcom/sim/session_node.hpp"
 #include "fuzz_choices.hpp"
+#include "numbered_body.hpp"
 
 namespace {
 using namespace kdcom;
 using namespace std::chrono_literals;
 using fuzz::choices;
+using fuzz::number_of;
+using fuzz::numbered_body;
 using bytes = std::vector<std::uint8_t>;
 
 [[noreturn]] void fail(const char* what, const std::string& detail = {}) {
     std::fprintf(stderr, "session invariant violated: %s %s\n", what, detail.c_str());
     std::abort();
-}
-
-bytes numbered(std::uint32_t sequence, std::size_t size) {
-    bytes b(std::max<std::size_t>(size, 8), 0x5A);
-    std::memcpy(b.data(), &sequence, 4);  // host order: only this process reads it
-    b[4] = 0xEE;                          // never a droppable message
-    for (std::size_t i = 8; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>(sequence * 31 + i);
-    return b;
-}
-
-std::uint32_t sequence_of(const bytes& b) {
-    std::uint32_t s = 0;
-    if (b.size() >= 4) std::memcpy(&s, b.data(), 4);
-    return s;
 }
 
 struct side {
@@ -129,7 +117,7 @@ public:
 
 private:
     void send(side& s, std::size_t size) {
-        const auto body = numbered(static_cast<std::uint32_t>(s.sent.size()), size);
+        const auto body = numbered_body(static_cast<std::uint32_t>(s.sent.size()), size);
         const auto type = &s == &debugger_ ? wire::packet_type::state_manipulate : wire::packet_type::state_change64;
         if (s.node->send(type, body)) fail("a valid send was refused");
         s.sent.push_back(body);
@@ -195,7 +183,7 @@ private:
 
     static void check_intact(const side& from, const side& to) {
         for (const auto& p : to.node->taken()) {
-            const auto s = sequence_of(p.body);
+            const auto s = number_of(p.body);
             if (s >= from.sent.size() || p.body != from.sent[s]) fail("a packet taken was never sent");
         }
     }
@@ -205,7 +193,7 @@ private:
     void check_in_order(const side& from, const side& to) const {
         std::size_t next = 0;
         for (const auto& p : to.node->taken()) {
-            const auto s = sequence_of(p.body);
+            const auto s = number_of(p.body);
             if (s == next) ++next;
             else if (s > next && !reopened_) fail("a packet was skipped", std::to_string(next) + " before " + std::to_string(s));
             else if (s > next) next = s + 1;
