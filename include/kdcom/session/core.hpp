@@ -239,12 +239,11 @@ public:
     // last input (on_time() moves it). They stay valid and unchanged until finish_write(); bytes
     // queued meanwhile go in the next write.
     std::span<const std::uint8_t> start_write(write_mode mode = write_mode::hold_lone_acknowledgements) {
-        const timestamp now = now_;
         if (writing_ || queued_.empty()) return {};
         if (mode == write_mode::hold_lone_acknowledgements && only_acks_queued_ &&
             options_.ack_delay > timestamp::zero()) {
-            if (!acks_held_until_) acks_held_until_ = now + options_.ack_delay;
-            if (now < *acks_held_until_) return {};
+            if (!acks_held_until_) acks_held_until_ = now_ + options_.ack_delay;
+            if (now_ < *acks_held_until_) return {};
         }
         acks_held_until_.reset();
         only_acks_queued_ = false;
