@@ -94,28 +94,28 @@ TEST(SessionCore, AnAnswerFromThePacketHandlerLeavesWithTheAcknowledgementInOneW
         << "one write per exchange: the ACK of the request and the answer together";
 }
 
-TEST(SessionCore, WithAnAckDelayALoneAcknowledgementWaitsForAnAnswerThatTakesTime) {
-    session_line s({.ack_delay = 300ms});
+// The target answers each request 20 ms after it arrives; the debugger sends one. Returns how
+// many writes the target made until the answer was taken.
+std::uint64_t target_writes_for_a_late_answer(session_line& s) {
     s.target->on_packet = [](sim::session_node& self, const session::received_packet& p) {
         self.send_at(self.now() + 20ms, packet_type::state_manipulate, p.body);
     };
     const auto writes_before = s.target->writes();
     s.debugger->send(packet_type::state_manipulate, numbered_body(0, 40));
-    ASSERT_TRUE(s.run_until([&] { return s.debugger->taken().size() == 1; }));
-    EXPECT_EQ(s.target->writes() - writes_before, 1u) << "the acknowledgement waited and left with the answer";
+    EXPECT_TRUE(s.run_until([&] { return s.debugger->taken().size() == 1; })) << "the answer never came";
+    return s.target->writes() - writes_before;
+}
+
+TEST(SessionCore, WithAnAckDelayALoneAcknowledgementWaitsForAnAnswerThatTakesTime) {
+    session_line s({.ack_delay = 300ms});
+    EXPECT_EQ(target_writes_for_a_late_answer(s), 1u) << "the acknowledgement waited and left with the answer";
     EXPECT_EQ(s.debugger->finished(), std::vector<outcome>{outcome::acknowledged});
     EXPECT_LT(s.line->now(), 1s) << "the answer ended the wait, not the delay";
 }
 
 TEST(SessionCore, WithoutAnAckDelayTheAcknowledgementLeavesAtOnce) {
     session_line s;
-    s.target->on_packet = [](sim::session_node& self, const session::received_packet& p) {
-        self.send_at(self.now() + 20ms, packet_type::state_manipulate, p.body);
-    };
-    const auto writes_before = s.target->writes();
-    s.debugger->send(packet_type::state_manipulate, numbered_body(0, 40));
-    ASSERT_TRUE(s.run_until([&] { return s.debugger->taken().size() == 1; }));
-    EXPECT_EQ(s.target->writes() - writes_before, 2u) << "the acknowledgement, then the answer";
+    EXPECT_EQ(target_writes_for_a_late_answer(s), 2u) << "the acknowledgement, then the answer";
 }
 
 TEST(SessionCore, AnAcknowledgementWithNoAnswerLeavesExactlyWhenTheAckDelayIsOver) {
@@ -244,7 +244,7 @@ TEST(SessionCore, ANewStreamForgetsTheOldStreamsHalfFrameAndItsUnwrittenBytes) {
     drain(c);
     ASSERT_FALSE(c.send(packet_type::state_change64, numbered_body(1, 50), {}, 1s));
     drain(c);
-    EXPECT_TRUE(c.has_unwritten());
+    EXPECT_GT(c.bytes_unwritten(), 0u);
     c.stream_closed();
     EXPECT_EQ(c.bytes_unwritten(), 0u) << "bytes for the old peer are dropped";
     c.stream_opened(2s);
