@@ -258,7 +258,6 @@ public:
         in_flight_.clear();
     }
     bool writing() const noexcept { return writing_; }
-    bool has_unwritten() const noexcept { return !queued_.empty(); }
     std::size_t bytes_unwritten() const noexcept { return queued_.size() + in_flight_.size(); }
 
     // When on_time() or start_write() next has work to do, if ever.
