@@ -196,6 +196,7 @@ bool fake_kernel::serve(std::span<const std::uint8_t> header, std::span<const st
                                                                                                     : next_step::resume;
         return true;
     case kd::manipulate_api::reboot:  // no reply: it starts again
+        if (reboot_machine_) reboot_machine_();
         power_on_state();
         rebooted_ = true;
         ++stats_.reboots;

@@ -1,80 +1,82 @@
-// The blocking guest: one KD PDU out, one answer back, per call. Waits poll the rings briefly and
-// then sleep on the guest's doorbell (and the rendezvous socket, which says when the host is gone).
+// The blocking guest: one KD PDU out, one answer back, per call, over a kdcom_guest_channel. Waits
+// poll the rings briefly and then sleep through the channel (or keep polling, if it cannot sleep).
+// Nothing here allocates or throws once the guest is open: a driver's calls run this code as is.
 #include "kdcom/guest/kd_guest.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <time.h>
 
+#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "kdcom/net/shm_attachment.hpp"
+#include "kdcom/shm/generation.hpp"
 #include "kdcom/shm/kd_pdu.hpp"
 #include "kdcom/wire/packet_type.hpp"
+#include "error_text.hpp"
 
 using namespace kdcom;
+using kdcom::guest_detail::set_error;
 
 struct kdcom_guest {
-    net::shm_detail::unique_fd socket;
-    net::shm_detail::unique_fd interrupt;  // an eventfd: readable once kdcom_guest_interrupt() ran
+    kdcom_guest_channel channel{};
     std::atomic<bool> interrupted{false};
     static_assert(std::atomic<bool>::is_always_lock_free, "kdcom_guest_interrupt() stores it from a signal handler");
-    net::shm_attachment attachment;
     std::optional<shm::region> region;
-    std::vector<std::uint8_t> outgoing, incoming;  // one message each way
+    std::vector<std::uint8_t> outgoing, incoming;  // one message each way, sized when opened
     // The debugger's next packet, when the host carried it with SENT (layout.h): the next
     // KdReceivePacket takes it without a crossing.
     bool carried = false;
     std::uint16_t carried_type = 0;
-    std::vector<std::uint8_t> carried_body;
+    std::size_t carried_length = 0;
+    std::vector<std::uint8_t> carried_body;  // max_message bytes, sized when opened
     std::uint64_t receives_without_crossing = 0;
     std::uint64_t carried_dropped = 0;
     std::uint32_t sequence = 0;
     std::uint64_t doorbells = 0;
-    std::string error;
+    const char* error = "";
+
+    ~kdcom_guest() {
+        if (channel.release) channel.release(channel.context);
+    }
 };
 
 namespace {
 
-// How long a wait looks at the ring before it sleeps on the doorbell: an answer that comes this
-// quickly costs the host no signal (it sees this side awake), and this side no wake-up, which
-// takes tens of microseconds on a virtual machine. A SEND's answer waits for the debugger's
-// acknowledgement, a socket round trip or more, so the window is as long as the host's (KVM's
-// halt polling); kdcom.dll spins on the UART the whole time it waits anyway.
-constexpr auto poll_before_sleep = std::chrono::microseconds(200);
+// How long a wait looks at the ring before it sleeps: an answer that comes this quickly costs the
+// host no signal (it sees this side awake), and this side no wake-up, which takes tens of
+// microseconds on a virtual machine. A SEND's answer waits for the debugger's acknowledgement, a
+// socket round trip or more, so the window is as long as the host's (KVM's halt polling);
+// kdcom.dll spins on the UART the whole time it waits anyway.
+constexpr std::uint64_t poll_before_sleep_ns = 200'000;
 
-int fail(kdcom_guest& g, std::string why) {
-    g.error = std::move(why);
+std::uint64_t monotonic_ns() {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+int fail(kdcom_guest& g, const char* why) {
+    g.error = why;
     return KDCOM_GUEST_ERROR;
 }
 
 void ring_host(kdcom_guest& g) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(g.attachment.host_doorbell.get(), &one, sizeof one);
+    g.channel.ring_host(g.channel.context);
     ++g.doorbells;
 }
 
-// Sleeps until the guest's doorbell rings: 0, or KDCOM_GUEST_ERROR if the host is gone or the
-// wait was interrupted.
+// Sleeps until the host signals: 0, or KDCOM_GUEST_ERROR if it never will. A channel that cannot
+// sleep returns at once (its caller keeps polling).
 int sleep_on_doorbell(kdcom_guest& g) {
-    pollfd fds[3] = {{g.attachment.guest_doorbell.get(), POLLIN, 0}, {g.socket.get(), POLLIN, 0}, {g.interrupt.get(), POLLIN, 0}};
-    for (;;) {
-        const int n = ::poll(fds, 3, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (g.interrupted || fds[2].revents) return fail(g, "interrupted");
-        // The host writes on the socket only its hello: anything else there means it closed.
-        if (n < 0 || fds[1].revents) return fail(g, "the host is gone");
-        std::uint64_t count;
-        [[maybe_unused]] const auto r = ::read(g.attachment.guest_doorbell.get(), &count, sizeof count);
-        return 0;
-    }
+    if (g.interrupted) return fail(g, "interrupted");
+    if (!g.channel.sleep) return 0;
+    const char* why = "the host is gone";
+    if (g.channel.sleep(g.channel.context, &why) != 0) return fail(g, g.interrupted ? "interrupted" : why);
+    return g.interrupted ? fail(g, "interrupted") : 0;
 }
 
 // Writes one message to the host, waiting for room if the ring is full.
@@ -100,8 +102,8 @@ int put(kdcom_guest& g, std::span<const std::uint8_t> message) {
 // Waits for the host's answer to call `sequence` and decodes it (views into g.incoming).
 int take_answer(kdcom_guest& g, std::uint32_t sequence, shm::kd_pdu& answer) {
     auto& in = g.region->inbound();
-    auto awake_since = std::chrono::steady_clock::now();
-    for (;;) {
+    auto awake_since = monotonic_ns();
+    for (std::uint32_t looks = 1;; ++looks) {
         std::uint16_t kind = 0;
         std::size_t length = 0;
         const auto status = in.read(g.incoming, kind, length);
@@ -114,7 +116,8 @@ int take_answer(kdcom_guest& g, std::uint32_t sequence, shm::kd_pdu& answer) {
         }
         if (status != shm::ring_status::empty) return fail(g, "the mailbox is broken (ring from the host)");
         if (g.interrupted) return fail(g, "interrupted");
-        if (std::chrono::steady_clock::now() - awake_since < poll_before_sleep) continue;
+        // A look costs far less than a clock read on a virtual machine: read it every 16th.
+        if (!g.channel.sleep || looks % 16 != 0 || monotonic_ns() - awake_since < poll_before_sleep_ns) continue;
         in.mark_sleeping(true);
         if (!in.maybe_readable()) {
             const int slept = sleep_on_doorbell(g);
@@ -123,7 +126,7 @@ int take_answer(kdcom_guest& g, std::uint32_t sequence, shm::kd_pdu& answer) {
         } else {
             in.mark_sleeping(false);
         }
-        awake_since = std::chrono::steady_clock::now();
+        awake_since = monotonic_ns();
     }
 }
 
@@ -132,50 +135,61 @@ int call(kdcom_guest& g, shm::kd_pdu pdu, shm::kd_pdu& answer) {
     pdu.sequence = ++g.sequence;
     std::error_code ec;
     const std::size_t n = shm::encode_kd_pdu(pdu, g.outgoing, ec);
-    if (ec) return fail(g, "the packet does not fit the mailbox: " + ec.message());
+    if (ec) return fail(g, "the packet does not fit the mailbox");
     if (put(g, std::span(g.outgoing).first(n)) != 0) return KDCOM_GUEST_ERROR;
     return take_answer(g, pdu.sequence, answer);
 }
 
-void set_error(char* error, std::size_t size, const std::string& text) {
-    if (!error || size == 0) return;
-    const std::size_t n = std::min(size - 1, text.size());
-    std::memcpy(error, text.data(), n);
-    error[n] = '\0';
+
+// A region that outlives the guest's boots: ask for a new generation and wait for it (layout.h).
+bool announce(kdcom_guest& g, std::span<std::uint8_t> memory, std::string& why) {
+    if (memory.size() < sizeof(kdcom_shm_header)) {
+        why = "the shared memory is smaller than a region header";
+        return false;
+    }
+    const std::uint32_t wanted = shm::generation::request(memory);
+    ring_host(g);
+    const std::uint64_t deadline = monotonic_ns() + std::uint64_t{g.channel.announce_timeout_ms} * 1'000'000u;
+    while (!shm::generation::served(memory, wanted)) {
+        if (g.interrupted) {
+            why = "interrupted";
+            return false;
+        }
+        if (monotonic_ns() > deadline) {
+            why = "the host did not set up generation " + std::to_string(wanted) + " within " +
+                  std::to_string(g.channel.announce_timeout_ms) + " ms (is kdcom-bridge serving this VM?)";
+            return false;
+        }
+        const timespec pause{0, 100'000};
+        ::nanosleep(&pause, nullptr);
+    }
+    return true;
 }
 
 }  // namespace
 
 extern "C" {
 
-kdcom_guest* kdcom_guest_attach(const char* name, char* error, size_t error_size) {
+kdcom_guest* kdcom_guest_open(const kdcom_guest_channel* channel, char* error, size_t error_size) {
     auto g = std::make_unique<kdcom_guest>();
-    const std::string path = net::shm_rendezvous_path(name ? name : "");
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (path.size() >= sizeof address.sun_path) {
-        set_error(error, error_size, "rendezvous path too long: " + path);
-        return nullptr;
+    g->channel = *channel;  // from here on, the guest releases the channel
+    const std::span<std::uint8_t> memory(static_cast<std::uint8_t*>(channel->memory), channel->memory_size);
+    std::string why;
+    if (!channel->ring_host) why = "the channel has no way to signal the host";
+    else if (channel->announce && !announce(*g, memory, why)) {
+    } else {
+        shm::region_parameters parameters;
+        if (auto ec = shm::region::read_parameters(memory, parameters)) why = "the shared memory holds no usable region: " + ec.message();
+        else {
+            g->region.emplace(memory, parameters, shm::side::guest);
+            g->outgoing.resize(parameters.max_message);
+            g->incoming.resize(parameters.max_message);
+            g->carried_body.resize(parameters.max_message);
+            return g.release();
+        }
     }
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    g->interrupt.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!g->interrupt) {
-        set_error(error, error_size, std::string("cannot make an eventfd: ") + std::strerror(errno));
-        return nullptr;
-    }
-    g->socket.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!g->socket || ::connect(g->socket.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        set_error(error, error_size, "cannot reach the host at " + path + ": " + std::strerror(errno));
-        return nullptr;
-    }
-    if (auto ec = net::receive_shm_attachment(g->socket.get(), true, g->attachment)) {
-        set_error(error, error_size, "the host at " + path + " refused the attachment: " + ec.message());
-        return nullptr;
-    }
-    g->region.emplace(g->attachment.memory.bytes(), g->attachment.parameters, shm::side::guest);
-    g->outgoing.resize(g->attachment.parameters.max_message);
-    g->incoming.resize(g->attachment.parameters.max_message);
-    return g.release();
+    set_error(error, error_size, why);
+    return nullptr;
 }
 
 int kdcom_guest_send_packet(kdcom_guest* g, uint16_t packet_type, const void* header, uint16_t header_length,
@@ -193,8 +207,10 @@ int kdcom_guest_send_packet(kdcom_guest* g, uint16_t packet_type, const void* he
         if (g->carried) return fail(*g, "the host carried a packet the guest had no room for");
         g->carried = true;
         g->carried_type = answer.packet_type;
-        g->carried_body.assign(answer.header.begin(), answer.header.end());
-        g->carried_body.insert(g->carried_body.end(), answer.data.begin(), answer.data.end());
+        // Header and data together fit one message, the size of carried_body.
+        std::copy(answer.header.begin(), answer.header.end(), g->carried_body.begin());
+        std::copy(answer.data.begin(), answer.data.end(), g->carried_body.begin() + static_cast<std::ptrdiff_t>(answer.header.size()));
+        g->carried_length = answer.header.size() + answer.data.size();
     }
     return (answer.status & KDCOM_SHM_SENT_RESULT_MASK) == KDCOM_SHM_SEND_ACKNOWLEDGED ? KDCOM_GUEST_SENT
                                                                                        : KDCOM_GUEST_GAVE_UP;
@@ -224,7 +240,7 @@ bool receive_carried(kdcom_guest& g, uint16_t packet_type, void* header, uint16_
         return false;
     }
     ++g.receives_without_crossing;
-    const std::span<const std::uint8_t> body = g.carried_body;
+    const auto body = std::span<const std::uint8_t>(g.carried_body).first(g.carried_length);
     if (body.size() > std::size_t{header_capacity} + data_capacity) {
         result = KDCOM_GUEST_RESEND;  // never cut a packet to fit
         return true;
@@ -263,7 +279,7 @@ int kdcom_guest_receive_packet(kdcom_guest* g, uint16_t packet_type, void* heade
     return KDCOM_GUEST_RECEIVED;
 }
 
-const char* kdcom_guest_error(const kdcom_guest* g) { return g->error.c_str(); }
+const char* kdcom_guest_error(const kdcom_guest* g) { return g->error; }
 
 uint64_t kdcom_guest_doorbells(const kdcom_guest* g) { return g->doorbells; }
 
@@ -272,10 +288,9 @@ uint64_t kdcom_guest_receives_without_crossing(const kdcom_guest* g) { return g-
 uint64_t kdcom_guest_carried_packets_dropped(const kdcom_guest* g) { return g->carried_dropped; }
 
 void kdcom_guest_interrupt(kdcom_guest* g) {
-    // Both async-signal-safe: a lock-free store and write(2).
+    // A lock-free store, and the channel's wake-up (async-signal-safe by its contract).
     g->interrupted = true;
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(g->interrupt.get(), &one, sizeof one);
+    if (g->channel.interrupt) g->channel.interrupt(g->channel.context);
 }
 
 void kdcom_guest_detach(kdcom_guest* g) { delete g; }

@@ -7,6 +7,7 @@
 #include "kdcom/net/windows_pipe_link.hpp"
 #else
 #include "kdcom/net/fifo_link.hpp"
+#include "kdcom/net/ivshmem_link.hpp"
 #include "kdcom/net/shm_link.hpp"
 #endif
 
@@ -37,6 +38,7 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
     case address_kind::unix_listen:
     case address_kind::fifo:
     case address_kind::shared_memory:
+    case address_kind::ivshmem:
         why = {transport_errc::not_on_this_platform, a.to_string() + " is not available on Windows (use pipe:, tcp: or serial:)"};
         return nullptr;
 #else
@@ -60,6 +62,12 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
             return nullptr;
         }
         break;
+    }
+    case address_kind::ivshmem: {
+        shm_options options;
+        if (a.shm_ring_size) options.region.ring_size = a.shm_ring_size;
+        l = make_ivshmem_server(ex, a.path, options, ec);
+        break;  // a failure is reported below
     }
 #endif
     }

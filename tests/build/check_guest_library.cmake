@@ -1,7 +1,8 @@
 # Fails if the guest library (kdcom/guest/kd_guest.h, the reference for a guest driver) depends on
 # Asio or on a transport: neither its link libraries nor anything its sources include may be the
 # Asio binding. Run by ctest:
-#   cmake -DCXX=... -DINCLUDE_DIRS=a;b -DSOURCES=x.cpp;y.cpp -DLINKS=lib;lib -P this
+#   cmake -DCXX=... -DINCLUDE_DIRS=a;b -DSOURCES=x.cpp;y.cpp -DLINKS=lib;lib [-DFORBID=regex] -P this
+# FORBID: a further pattern no included file may match.
 cmake_minimum_required(VERSION 3.20)
 foreach(var CXX INCLUDE_DIRS SOURCES LINKS)
   if(NOT DEFINED ${var})
@@ -33,6 +34,8 @@ foreach(source IN LISTS SOURCES)
   foreach(dep IN LISTS deps)
     if(dep MATCHES "/asio(/|\\.hpp)" OR (dep MATCHES "/kdcom/net/" AND NOT dep MATCHES "/kdcom/net/shm_attachment\\.hpp$"))
       string(APPEND failures "${source}: includes ${dep}\n")
+    elseif(DEFINED FORBID AND dep MATCHES "${FORBID}")
+      string(APPEND failures "${source}: includes ${dep} (forbidden here)\n")
     endif()
   endforeach()
 endforeach()

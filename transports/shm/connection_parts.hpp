@@ -33,6 +33,9 @@ struct connection_parts {
     // on `control` within this time.
     std::optional<std::chrono::steady_clock::duration> hello_timeout;
     std::string description;
+    // If set: asked at each look at the rings; true ends the connection with
+    // std::errc::connection_reset (a guest that started again, in a region that outlives its boots).
+    std::function<bool()> peer_restarted;
     std::function<void()> on_close;
     std::function<void()>* end_from_outside = nullptr;  // if set: receives a function that ends the connection
 };

@@ -26,7 +26,7 @@ public:
           doorbell_(executor_, parts.own_doorbell.release()), ring_peer_(std::move(parts.ring_peer)),
           control_(std::move(parts.control)), hello_timeout_(parts.hello_timeout), hello_timer_(executor_),
           stall_timer_(executor_), stall_timeout_(parts.stall_timeout),
-          poll_window_(parts.poll_window), on_close_(std::move(parts.on_close)), stage_(parts.parameters.max_message) {}
+          poll_window_(parts.poll_window), peer_restarted_(std::move(parts.peer_restarted)), on_close_(std::move(parts.on_close)), stage_(parts.parameters.max_message) {}
 
     void start() {
         if (!control_) return;
@@ -169,6 +169,7 @@ private:
 
     // Moves whatever can move without waiting, then waits for the doorbell if anything is left.
     void pump(context from) {
+        if (!failed_ && peer_restarted_ && peer_restarted_()) failed_ = std::make_error_code(std::errc::connection_reset);
         if (failed_) {
             fail(failed_);
         } else {
@@ -407,6 +408,7 @@ private:
     std::optional<std::chrono::steady_clock::time_point> poll_until_;
     std::uint64_t moved_when_looked_ = 0;                   // messages moved when idle() last looked
     std::uint32_t looks_ = 0;                               // idle() calls since a message moved
+    std::function<bool()> peer_restarted_;
     std::function<void()> on_close_;
 
     std::optional<receive_op> rx_, rx_done_;  // in progress; finished, handler not yet run

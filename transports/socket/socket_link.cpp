@@ -41,22 +41,28 @@ void tune(asio::ip::tcp::socket& s) {
     s.set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
-// The socket file a Unix listener made, removed when the listener closes, but only if it is
-// still the one it made: another instance may have removed it and bound its own at the path.
-struct owned_socket_file {
-    std::string path;
-    std::uint64_t device = 0, inode = 0;
+}  // namespace
 
-    void remove_if_still_ours() {
-        if (path.empty()) return;
+owned_socket_file owned_socket_file::made_at(const std::string& path) {
+    owned_socket_file file;
 #ifndef _WIN32
-        struct stat st {};
-        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == device && st.st_ino == inode)
-            ::unlink(path.c_str());
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) file = {path, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
 #endif
-        path.clear();
-    }
-};
+    return file;  // empty if gone already: nothing of ours to remove
+}
+
+void owned_socket_file::remove_if_still_ours() {
+    if (path.empty()) return;
+#ifndef _WIN32
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == device && st.st_ino == inode)
+        ::unlink(path.c_str());
+#endif
+    path.clear();
+}
+
+namespace {
 
 // Accepts peers one at a time. Shared state, so that callbacks outlive a destroyed link safely.
 template <class Protocol>
@@ -306,16 +312,8 @@ std::unique_ptr<listener> make_unix_listener(const asio::any_io_executor& ex, co
                                              unix_stream_factory factory) {
     auto acceptor = bind_unix_acceptor(ex, path, ec);
     if (ec) return nullptr;
-    owned_socket_file file{path};
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) == 0) {
-        file.device = st.st_dev;
-        file.inode = st.st_ino;
-    } else {
-        file.path.clear();  // gone already: nothing of ours to remove
-    }
     return std::make_unique<socket_listener<asio::local::stream_protocol>>(
-        std::move(acceptor), "listening on unix " + path, std::move(file), std::move(factory));
+        std::move(acceptor), "listening on unix " + path, owned_socket_file::made_at(path), std::move(factory));
 }
 #endif
 

@@ -8,7 +8,8 @@
 // registers, 3 the current thread's), Get/SetContext (an AMD64 CONTEXT), Read/Write MSR (a few
 // preset, any written), Read/Write I/O space (64 Ki ports of memory), Write/RestoreBreakPoint (an
 // int3 in memory, at most 32), Continue/Continue2 (with the trace flag it stops again at once with
-// STATUS_SINGLE_STEP and Rip one byte on), Reboot (it runs again, breakpoints gone, and says so).
+// STATUS_SINGLE_STEP and Rip one byte on), Reboot (it runs again, breakpoints gone, and says so;
+// or the machine restarts, see set_reboot_machine).
 // Its "program" visits the breakpoints set: after a Continue it stops at the next one in address
 // order, as a running kernel would hit them.
 //
@@ -19,6 +20,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -60,6 +62,9 @@ public:
     // set: the machine is being switched off). Returns false if the host went away. With no
     // debugger, the report gives up and it returns at once.
     bool break_in(const std::atomic<bool>* stop = nullptr);
+    // A Reboot request calls `restart`: a kernel in a real machine restarts the machine (it does
+    // not return). Without one, the fake kernel starts again by itself, in the same process.
+    void set_reboot_machine(std::function<void()> restart) { reboot_machine_ = std::move(restart); }
     // DbgPrint: a droppable KD_DEBUG_IO packet.
     bool print(std::string_view text);
 
@@ -98,6 +103,7 @@ private:
     kdcom_guest* guest_;
     memory_image& memory_;
     fake_kernel_options options_;
+    std::function<void()> reboot_machine_;
     std::vector<std::uint8_t> context_;
     std::vector<std::uint8_t> reply_buffer_;  // a read's reply data, reused from one request to the next
     std::map<std::uint32_t, breakpoint> breakpoints_;  // by handle

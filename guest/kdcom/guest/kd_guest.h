@@ -1,9 +1,9 @@
 /* The guest side of the VMM bridge: KdSendPacket and KdReceivePacket over the shared-memory
  * mailbox (kdcom/shm/layout.h), at most one KD PDU and one doorbell signal per call, whatever the
  * debugger link does (a KdReceivePacket served with the packet the host carried with the previous
- * send's answer costs none). For simulators, and the reference for anyone writing the real guest driver:
- * between processes it attaches to a shm:// host; a driver replaces the attachment with its VM's
- * shared pages and trap and keeps the rest.
+ * send's answer costs none). For simulators, and the reference for anyone writing the real guest
+ * driver: it runs over a channel (below), the region and a signal each way; attachments for a
+ * shm:// host and for QEMU's ivshmem device are included, and a driver supplies its own.
  *
  * Blocking, for one caller at a time (the kernel calls KdSendPacket/KdReceivePacket with the
  * debugger lock held). C-callable; the implementation is C++. */
@@ -29,9 +29,45 @@ typedef struct kdcom_guest kdcom_guest;
 /* Either: the host is gone or the mailbox broke; kdcom_guest_error() says why. */
 #define KDCOM_GUEST_ERROR (-1)
 
-/* Attaches to the host that created shm://NAME. NULL on failure, with the reason in `error`
- * (`error_size` bytes, may be 0). */
+/* What the library needs from whatever connects the guest to the host: the region, mapped, and
+ * the signals each way. The library's calls use only these, the ring code and the clock: no
+ * sockets, no allocation, no exceptions, so a driver with its own VM's pages and trap can supply
+ * them. */
+typedef struct kdcom_guest_channel {
+    void* memory;        /* the shared region (kdcom/shm/layout.h), 8-byte aligned */
+    size_t memory_size;
+    void* context;       /* passed to the functions below */
+    /* Signals the host (an eventfd write, a doorbell register write). Required. */
+    void (*ring_host)(void* context);
+    /* Sleeps until the host signals the guest; returns 0, or non-zero with a static reason in
+     * `why` when no signal will come (the host is gone, kdcom_guest_interrupt ran). NULL: the
+     * guest polls the region and never asks the host for a signal. */
+    int (*sleep)(void* context, const char** why);
+    /* Wakes a sleep in progress; called by kdcom_guest_interrupt, so it must be async-signal-safe.
+     * May be NULL. */
+    void (*interrupt)(void* context);
+    /* Releases what `context` holds (the mapping, descriptors); called once by kdcom_guest_detach
+     * and when kdcom_guest_open fails. May be NULL. */
+    void (*release)(void* context);
+    /* Non-zero when the region outlives the guest's boots (QEMU's ivshmem): the guest first asks
+     * the host for a new generation (layout.h) and waits up to announce_timeout_ms for it. */
+    int announce;
+    uint32_t announce_timeout_ms;
+} kdcom_guest_channel;
+
+/* Opens a guest over `channel` (its release runs on failure too). NULL on failure, with the
+ * reason in `error` (`error_size` bytes, may be 0). */
+kdcom_guest* kdcom_guest_open(const kdcom_guest_channel* channel, char* error, size_t error_size);
+
+/* Attaches to the host that created shm://NAME (between processes on one machine). */
 kdcom_guest* kdcom_guest_attach(const char* name, char* error, size_t error_size);
+
+/* Attaches to the kdcom host behind a QEMU ivshmem-doorbell PCI device from inside a Linux guest
+ * (sysfs: the device's resource0, its registers, and resource2, the shared memory). `device`:
+ * the device's sysfs folder (/sys/bus/pci/devices/0000:00:04.0), or NULL for the first ivshmem
+ * device (vendor 1af4, device 1110). The guest polls; it signals the host through the Doorbell
+ * register. Needs root (the resource files) and a mounted sysfs. */
+kdcom_guest* kdcom_guest_attach_ivshmem(const char* device, char* error, size_t error_size);
 
 /* KdSendPacket: returns when the host says the send is done. */
 int kdcom_guest_send_packet(kdcom_guest* guest, uint16_t packet_type, const void* header, uint16_t header_length,
@@ -44,7 +80,7 @@ int kdcom_guest_receive_packet(kdcom_guest* guest, uint16_t packet_type, void* h
                                uint16_t* header_length, void* data, uint16_t data_capacity, uint16_t* data_length,
                                uint32_t timeout_ms);
 
-/* Why the last call returned KDCOM_GUEST_ERROR. */
+/* Why the last call returned KDCOM_GUEST_ERROR (a static string). */
 const char* kdcom_guest_error(const kdcom_guest* guest);
 
 /* Doorbell signals this guest sent the host (a VMM: traps). */

@@ -26,6 +26,19 @@
  * operations, so at least one of the two sees the other: no wake-up is lost. A side may also poll
  * the ring for a while before it sleeps, which costs the other side no signals at all.
  */
+/* Generations: a region that outlives the guest's boots (QEMU's ivshmem device keeps its memory
+ * for the VM's life) is reset in band. The guest, when it starts, cannot trust anything the rings
+ * hold, so before using them it asks for a new generation: it stores
+ * requested_generation = (the larger of generation and requested_generation) + 1 (never 0) and
+ * signals the host. The host ends whatever it was serving, writes a fresh header (its own sizes,
+ * zeroed counters), stores generation = requested_generation last, and serves that generation.
+ * The guest waits until generation equals the number it asked for, then reads the header and uses
+ * the rings. The host never takes sizes from the guest; a guest that scribbles over the region is
+ * dropped and the next request served. A region created for each guest (shm://) starts at
+ * generation 0 and needs no request.
+ *
+ * ivshmem: the host is a peer of its own on the ivshmem server, with the id in host_peer; the
+ * guest signals it by writing (host_peer << 16) | 0 to the device's Doorbell register. */
 #ifndef KDCOM_SHM_LAYOUT_H
 #define KDCOM_SHM_LAYOUT_H
 
@@ -55,8 +68,10 @@ struct kdcom_shm_header {
     uint32_t header_size;   /* sizeof(struct kdcom_shm_header) */
     uint32_t ring_size;     /* bytes of data per ring: a power of two, at least 4096 */
     uint32_t max_message;   /* largest payload either side may send */
-    uint32_t generation;    /* bumped by the guest each time it (re)initialises the region */
-    uint32_t reserved[10];
+    uint32_t generation;    /* the host: the generation the rings are set up for (below) */
+    uint32_t requested_generation; /* the guest: the generation it asks for (below) */
+    uint32_t host_peer;     /* ivshmem: the host's peer id, for the guest's Doorbell register */
+    uint32_t reserved[8];
     struct kdcom_shm_ring_counters rings[2];
 };
 

@@ -12,6 +12,9 @@
 //   shm://NAME?guest              guest shared memory, as the guest (attaches to the host's)
 //                                 shm:// also takes ring=BYTES (host: each ring's size, a power
 //                                 of two from 4096 to 16 MiB)
+//   ivshmem:///PATH               guest shared memory from QEMU's ivshmem-doorbell device: the
+//                                 ivshmem server QEMU connects to at PATH (a Unix socket); takes
+//                                 ring=BYTES as shm:// does
 //
 // Any URI form also takes `?resets=0` (do not run the reset handshake, like WinDbg's resets=0),
 // `?reconnect` (on disconnect, wait for or re-establish the link) and `?rate=115200` (pace what is
@@ -48,6 +51,7 @@ enum class address_kind {
     windows_pipe_listen,
     serial,
     shared_memory,
+    ivshmem,
 };
 
 struct serial_settings {
@@ -75,7 +79,7 @@ struct address {
 
     bool listens() const noexcept {
         return kind == address_kind::tcp_listen || kind == address_kind::unix_listen ||
-               kind == address_kind::windows_pipe_listen || (kind == address_kind::shared_memory && !shm_guest);
+               kind == address_kind::windows_pipe_listen || (kind == address_kind::shared_memory && !shm_guest) || kind == address_kind::ivshmem;
     }
     std::string fifo_in() const { return path + ".in"; }    // what the guest side reads
     std::string fifo_out() const { return path + ".out"; }  // what the guest side writes
@@ -365,7 +369,7 @@ inline std::optional<address> parse_text(std::string_view text, std::string& err
         {"unix-listen://", address_kind::unix_listen},  {"unix://", address_kind::unix_connect},
         {"fifo://", address_kind::fifo},                {"pipe-listen:", address_kind::windows_pipe_listen},
         {"pipe:", address_kind::windows_pipe_connect},  {"serial://", address_kind::serial},
-        {"shm://", address_kind::shared_memory},
+        {"shm://", address_kind::shared_memory},        {"ivshmem://", address_kind::ivshmem},
     };
     const scheme_info* scheme = nullptr;
     for (const auto& s : schemes)
@@ -376,7 +380,7 @@ inline std::optional<address> parse_text(std::string_view text, std::string& err
     if (!scheme) {
         error = "unknown form; expected tcp://HOST:PORT, tcp-listen://[ADDR]:PORT, unix:///PATH, "
                 "unix-listen:///PATH, fifo:///BASE, pipe:\\\\.\\pipe\\NAME, serial:///dev/DEVICE, "
-                "shm://NAME or com:...";
+                "shm://NAME, ivshmem:///PATH or com:...";
         return std::nullopt;
     }
     address a;
@@ -396,6 +400,7 @@ inline std::optional<address> parse_text(std::string_view text, std::string& err
     case address_kind::unix_connect:
     case address_kind::unix_listen:
     case address_kind::fifo:
+    case address_kind::ivshmem:
         if (rest.empty()) {
             error = "no path given (write three slashes for an absolute path: unix:///tmp/kd.sock)";
             return std::nullopt;
@@ -439,6 +444,7 @@ inline std::optional<address> parse_text(std::string_view text, std::string& err
             const auto [key, value] = key_value(item);
             const bool ok = a.kind == address_kind::serial          ? apply_serial_option(a, key, value, error)
                             : a.kind == address_kind::shared_memory ? apply_shm_option(a, key, value, error)
+                            : a.kind == address_kind::ivshmem && key == "ring" ? apply_shm_option(a, key, value, error)
                                                                     : apply_common_option(a, key, value, error);
             if (!ok) return std::nullopt;
         }
@@ -473,6 +479,7 @@ inline std::string address::to_string() const {
     case address_kind::windows_pipe_connect: s = "pipe:" + path; break;
     case address_kind::windows_pipe_listen: s = "pipe-listen:" + path; break;
     case address_kind::shared_memory: s = "shm://" + path; break;
+    case address_kind::ivshmem: s = "ivshmem://" + path; break;
     case address_kind::serial: {
         s = "serial://" + path + "?baud=" + std::to_string(serial.baud) + "&data=" + std::to_string(serial.data_bits);
         static constexpr const char* parity[] = {"none", "odd", "even"};

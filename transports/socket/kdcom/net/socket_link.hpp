@@ -32,6 +32,18 @@ public:
 std::unique_ptr<link> make_tcp_client(const asio::any_io_executor& ex, std::string host, std::uint16_t port);
 std::unique_ptr<listener> make_tcp_listener(const asio::any_io_executor& ex, const std::string& host,
                                             std::uint16_t port, std::error_code& ec);
+
+// The socket file a Unix listener made, removed when the listener closes, but only if it is
+// still the one it made: another instance may have removed it and bound its own at the path.
+struct owned_socket_file {
+    std::string path;
+    std::uint64_t device = 0, inode = 0;
+
+    // The socket file now at `path` (just bound); empty if there is none.
+    static owned_socket_file made_at(const std::string& path);
+    void remove_if_still_ours();
+};
+
 #if !defined(_WIN32)  // Unix-domain sockets: POSIX only here
 std::unique_ptr<link> make_unix_client(const asio::any_io_executor& ex, std::string path);
 

@@ -1,0 +1,38 @@
+// kdcom as QEMU's ivshmem server (the address ivshmem://PATH): the guest's shared memory and
+// doorbells come from QEMU's ivshmem-doorbell device, which connects to this server at start:
+//
+//   qemu-system-x86_64 ... -chardev socket,path=PATH,id=kd -device ivshmem-doorbell,chardev=kd,vectors=1
+//
+// Per QEMU connection the server makes a sealed memfd (a power of two in size, as QEMU requires)
+// holding kdcom's region (kdcom/shm/layout.h), one eventfd the guest rings through the device's
+// Doorbell register (the host is peer host_peer, 0) and one the host rings to interrupt the guest
+// (MSI-X vector 0, delivered only if a guest driver enabled it), and sends them with QEMU's server
+// protocol (QEMU docs/specs/ivshmem-spec: version 0, the client's id, the memory, then each
+// peer's eventfds). QEMU keeps the region for the VM's life, across guest reboots, so each boot of
+// the guest asks for a new generation (layout.h, "Generations"); each generation served is one
+// stream handed out by async_open, ending when the guest asks for the next, breaks the rules, or
+// its QEMU exits. One VM at a time: a second QEMU that connects meanwhile is turned away (it stops
+// at start). The socket is mode 0600.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <asio/any_io_executor.hpp>
+
+#include "kdcom/net/shm_link.hpp"  // shm_options, listener
+
+namespace kdcom::net {
+
+inline constexpr std::uint32_t ivshmem_host_peer = 0;   // the host's peer id (also in the region header)
+inline constexpr std::uint32_t ivshmem_guest_peer = 1;  // the id the server gives QEMU
+
+// Listens at `path` (a Unix socket). Streams are shm_connections (the bridge's guest side).
+std::unique_ptr<listener> make_ivshmem_server(const asio::any_io_executor& ex, const std::string& path,
+                                              const shm_options& options, std::error_code& ec);
+
+// The size of the memfd for a region of `p`: the next power of two (QEMU requires one).
+std::size_t ivshmem_memory_size(const shm::region_parameters& p);
+
+}  // namespace kdcom::net
