@@ -183,7 +183,11 @@ int run(const sim_options& opt) {
     const auto started = std::chrono::steady_clock::now();
     const bool all_matched = tools::run_debugger_steps(
         *client, words, signals, reference,
-        {.dump_mib = opt.dump_mib, .fast_path = opt.fast_path, .patience = patience, .max_transfer = client_options.max_transfer});
+        {.dump_mib = opt.dump_mib,
+         .fast_path = opt.fast_path,
+         .patience = patience,
+         .max_transfer = client_options.max_transfer,
+         .reboot_midway = opt.reboot_midway});
     std::this_thread::sleep_for(50ms);
     line.target->switch_off();
 
@@ -214,6 +218,9 @@ int main(int argc, char** argv) {
                  "debugger, the kdcom bridge, and a fake kernel behind guest shared memory."};
     sim_options opt;
     // Checked here, for every mode: the memory image (and --serve's) is this size too.
+    app.add_flag("--reboot-midway", opt.reboot_midway,
+                 "Reboot the target (.reboot) halfway through the dump, wait for its new boot, break in again and "
+                 "dump the rest");
     app.add_option("--dump", opt.dump_mib, "MiB of physical memory to read (1 to 4096)")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{4096}));

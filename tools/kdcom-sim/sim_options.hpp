@@ -18,6 +18,7 @@ struct sim_options {
     std::string capture;  // empty: a new file in the temp dir (default_capture_path())
     bool no_capture = false, force = false;
     bool separate = false;
+    bool reboot_midway = false;  // the debugger reboots the target halfway through the dump
     std::string target;  // --target ADDR: only the simulated debugger, against the target there
     std::string serve;   // --serve ADDR: only the simulated target, serving KDCOM there
     std::string part, shm;  // --part kernel --shm NAME: the kernel process of --separate

@@ -1,6 +1,8 @@
 // The simulated debugger's session, step by step, as a user at WinDbg would go: wait for the
 // target's first words, break in if it runs, ask for the version, dump physical memory checking
-// every byte against the fake kernel's image, write and read back, continue.
+// every byte against the fake kernel's image, write and read back, continue. With a reboot
+// midway, the dump stops at half, the debugger reboots the target (.reboot), waits for the new
+// boot's first words, breaks in again and dumps the rest.
 #pragma once
 
 #include <algorithm>
@@ -64,6 +66,8 @@ struct debugger_plan {
     bool fast_path = false;                // said in the dump's line: the host answers the reads
     std::chrono::milliseconds patience{};  // long enough for a packet to cross the line
     std::size_t max_transfer = 0;          // the client's largest read
+    bool reboot_midway = false;
+    std::chrono::milliseconds boot_time{60'000};  // how long a rebooted target may take to speak
 };
 
 namespace detail {
@@ -80,33 +84,34 @@ namespace detail {
     throw tool_error("the debugger " + what + ": " + why.message(), exit_mismatch);
 }
 
-}  // namespace detail
-
-// Runs the steps on the calling thread (the client's io_context runs on another); true when every
-// byte read was the image's. A failed step throws tool_error (detail::give_up).
-inline bool run_debugger_steps(kd::client& client, target_words& words, const stop_signals& signals,
-                               const guest::memory_image& reference, const debugger_plan& plan) {
-    auto give_up = [&](const std::string& what, std::error_code why) { detail::give_up(signals, words, what, why); };
+// Waits up to `first_wait` for the target's first words (a booting kernel prints first; one that
+// is running says nothing; one that stopped, at boot or under an earlier debugger, reports its
+// state after the reset handshake, maybe after a print, as Xen's kdd does), until a stop or until
+// the line goes quiet; then breaks in if it did not stop.
+template <class GiveUp>
+void meet_target(kd::client& client, target_words& words, std::chrono::milliseconds first_wait, const debugger_plan& plan,
+                 GiveUp&& give_up) {
     std::error_code ec;
-    // A booting kernel prints first; one that is running says nothing; one that stopped (at boot,
-    // or under an earlier debugger) reports its state after the reset handshake, maybe after a
-    // print (Xen's kdd). Listen until a stop, or until the line goes quiet.
     fmt::print("debugger: waiting for the target's first words\n");
     std::optional<kd::stop_report> first;
     bool heard = false;
-    for (auto wait = 2 * plan.patience;;) {
-        auto stop = client.wait_state_change(wait, ec);
-        if (const auto text = words.take_prints(); !text.empty()) {
-            fmt::print("target says: {}", printable(text, line_breaks::keep));
-            heard = true;
-        }
+    // In slices, so that a print ends the wait early: after words, a short wait for a stop right
+    // behind them, and another while more words come.
+    const auto deadline = std::chrono::steady_clock::now() + first_wait;
+    const auto slice = std::min(first_wait, 2 * plan.patience);
+    const auto behind = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(300), plan.patience / 3);
+    for (;;) {
+        auto stop = client.wait_state_change(heard ? behind : slice, ec);
+        const auto text = words.take_prints();
+        if (!text.empty()) fmt::print("target says: {}", printable(text, line_breaks::keep));
         if (!ec) {
             first = std::move(stop);
             break;
         }
         if (ec != net::session_errc::timed_out) give_up("waited for the target's first words", ec);
-        if (!heard || wait < 2 * plan.patience) break;
-        wait = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(300), plan.patience / 3);  // a stop right behind the print?
+        if (heard && text.empty()) break;  // it spoke, then went quiet
+        heard = heard || !text.empty();
+        if (!heard && std::chrono::steady_clock::now() >= deadline) break;
     }
     if (!first && !heard) fmt::print("debugger: the target said nothing (it may be running already)\n");
     if (!first) {
@@ -122,7 +127,51 @@ inline bool run_debugger_steps(kd::client& client, target_words& words, const st
     }
     fmt::print("target: Break instruction exception - code {:08x} at {:#x}\n", first->header.exception.code,
                first->header.program_counter);
+}
 
+struct dump_result {
+    std::uint64_t mismatched_reads = 0;
+    double seconds = 0;
+};
+
+// Reads `length` bytes of physical memory from `start`, on the session's own thread as fast as
+// the link allows, each piece checked as it arrives; this thread shows the progress (of `total`).
+template <class GiveUp>
+dump_result dump(kd::client& client, const guest::memory_image& reference, std::uint64_t start, std::uint64_t length,
+                 std::uint64_t total, const debugger_plan& plan, GiveUp&& give_up) {
+    progress_meter progress("dump", total);
+    const auto dump_start = std::chrono::steady_clock::now();
+    std::atomic<std::uint64_t> done_bytes{start};
+    dump_result result;
+    std::vector<std::uint8_t> expected(plan.max_transfer);
+    auto dumped = client.async_read_memory(
+        kd::memory_space::physical_memory, start, length,
+        [&](std::uint64_t offset, std::span<const std::uint8_t> piece) {  // offset: from `start`
+            const auto want = std::span(expected).first(piece.size());
+            reference.read(start + offset, want);
+            if (!std::equal(want.begin(), want.end(), piece.begin())) ++result.mismatched_reads;
+            done_bytes = start + offset + piece.size();
+        },
+        asio::use_future);
+    while (dumped.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) progress.update(done_bytes);
+    try {
+        dumped.get();
+    } catch (const std::system_error& e) {
+        give_up(fmt::format("stopped the dump after {} of {} bytes", done_bytes.load(), total), e.code());
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - dump_start).count();
+    return result;
+}
+
+}  // namespace detail
+
+// Runs the steps on the calling thread (the client's io_context runs on another); true when every
+// byte read was the image's. A failed step throws tool_error (detail::give_up).
+inline bool run_debugger_steps(kd::client& client, target_words& words, const stop_signals& signals,
+                               const guest::memory_image& reference, const debugger_plan& plan) {
+    auto give_up = [&](const std::string& what, std::error_code why) { detail::give_up(signals, words, what, why); };
+    std::error_code ec;
+    detail::meet_target(client, words, 2 * plan.patience, plan, give_up);
     const auto version = client.get_version(ec);
     if (ec) give_up("asked for the version", ec);
     fmt::print("debugger: Windows {}.{} kernel, machine {:#x}, kernel base {:#x}\n", version.major_version,
@@ -131,32 +180,21 @@ inline bool run_debugger_steps(kd::client& client, target_words& words, const st
     const std::uint64_t dump_bytes = plan.dump_mib << 20;
     fmt::print("debugger: dumping {} MiB of physical memory in {}-byte reads{}\n", plan.dump_mib, plan.max_transfer,
                plan.fast_path ? " (fast path: the host answers)" : "");
-    progress_meter progress("dump", dump_bytes);
-    const auto dump_start = std::chrono::steady_clock::now();
-    // The reads go one after another on the session's own thread, as fast as the link allows, each
-    // piece checked as it arrives; this thread shows the progress.
-    std::atomic<std::uint64_t> done_bytes{0};
-    std::uint64_t mismatched_reads = 0;
-    std::vector<std::uint8_t> expected(plan.max_transfer);
-    auto dumped = client.async_read_memory(
-        kd::memory_space::physical_memory, 0, dump_bytes,
-        [&](std::uint64_t offset, std::span<const std::uint8_t> piece) {
-            const auto want = std::span(expected).first(piece.size());
-            reference.read(offset, want);
-            if (!std::equal(want.begin(), want.end(), piece.begin())) ++mismatched_reads;
-            done_bytes = offset + piece.size();
-        },
-        asio::use_future);
-    while (dumped.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) progress.update(done_bytes);
-    try {
-        dumped.get();
-    } catch (const std::system_error& e) {
-        give_up(fmt::format("stopped the dump after {} of {} bytes", done_bytes.load(), dump_bytes), e.code());
+    const std::uint64_t half = plan.reboot_midway ? dump_bytes / 2 : dump_bytes;
+    detail::dump_result dumped = detail::dump(client, reference, 0, half, dump_bytes, plan, give_up);
+    if (plan.reboot_midway) {
+        fmt::print("debugger: .reboot at {} of {} bytes\n", half, dump_bytes);
+        client.reboot(ec);
+        if (ec) give_up("asked the target to reboot", ec);
+        detail::meet_target(client, words, plan.boot_time, plan, give_up);
+        fmt::print("debugger: the target is back after its reboot; dumping the rest\n");
+        const auto rest = detail::dump(client, reference, half, dump_bytes - half, dump_bytes, plan, give_up);
+        dumped.mismatched_reads += rest.mismatched_reads;
+        dumped.seconds += rest.seconds;
     }
-    progress.finish();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - dump_start).count();
-    fmt::print("debugger: dump done, {:.1f} MB/s{}\n", static_cast<double>(dump_bytes) / seconds / 1e6,
-               mismatched_reads ? fmt::format(", {} reads did NOT match the image", mismatched_reads) : ", every byte matched");
+    fmt::print("debugger: dump done, {:.1f} MB/s{}\n", static_cast<double>(dump_bytes) / dumped.seconds / 1e6,
+               dumped.mismatched_reads ? fmt::format(", {} reads did NOT match the image", dumped.mismatched_reads)
+                                       : ", every byte matched");
 
     const std::vector<std::uint8_t> pattern(64, 0xC3);
     const auto written = client.write_memory(kd::memory_space::virtual_memory, kern_base + 0x2000, pattern, ec);
@@ -168,7 +206,7 @@ inline bool run_debugger_steps(kd::client& client, target_words& words, const st
     fmt::print("debugger: g (continue)\n");
     client.continue_running(kd::status::dbg_continue, false, ec);
     if (ec) give_up("continued", ec);
-    return mismatched_reads == 0 && write_ok;
+    return dumped.mismatched_reads == 0 && write_ok;
 }
 
 }  // namespace kdcom::tools
