@@ -39,13 +39,14 @@ struct running_bridge {
         std::error_code ec;
         auto shm_host = net::make_shm_host(io.get_executor(), name, {}, ec);
         if (ec) throw std::system_error(ec);
-        bridge = bridge::bridge::create(std::move(shm_host), std::move(debugger_links->target), std::move(options));
-        bridge->start();
-        if (debugger_session) {
-            debugger = net::session::create(std::move(debugger_links->debugger), debugger_config);
-            debugger->start();
-        }
-        runner = std::thread([this] { io.run(); });
+        start(std::move(shm_host), std::move(options), debugger_config, debugger_session);
+    }
+    // The bridge's guest side is the link `make_guest` makes (an ivshmem server, a VMM's region)
+    // instead of shm://name; the debugger reaches it over a Unix socket.
+    template <class MakeGuest>
+    explicit running_bridge(MakeGuest make_guest, bridge::options options = {})
+        : debugger_links(make_links(io, transport_kind::unix_socket)) {
+        start(make_guest(io, dir), std::move(options), {.role = role::debugger}, true);
     }
     ~running_bridge() { stop(); }
     void stop() {
@@ -57,6 +58,16 @@ struct running_bridge {
         });
         work.reset();
         runner.join();
+    }
+    void start(std::unique_ptr<net::link> guest, bridge::options options, const endpoint_config& debugger_config,
+               bool debugger_session) {
+        bridge = bridge::bridge::create(std::move(guest), std::move(debugger_links->target), std::move(options));
+        bridge->start();
+        if (debugger_session) {
+            debugger = net::session::create(std::move(debugger_links->debugger), debugger_config);
+            debugger->start();
+        }
+        runner = std::thread([this] { io.run(); });
     }
     // Runs `f` on the io_context's thread (where the sessions live) and waits for it.
     template <class F>

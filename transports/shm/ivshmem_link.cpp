@@ -3,6 +3,7 @@
 #include "kdcom/net/ivshmem_link.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -106,6 +107,7 @@ private:
         acceptor_.async_accept([self = shared_from_this()](std::error_code ec, unix_socket socket) {
             if (self->closed_ || ec == asio::error::operation_aborted) return;
             if (!ec) {
+                if (self->vm_ && self->vm_has_exited()) self->drop_vm();  // its end of file is still on its way
                 if (self->vm_) {
                     ++self->refused_;  // one VM at a time: this QEMU stops at start
                     socket.close(ec);
@@ -160,6 +162,11 @@ private:
                                     if (!ec) return self->watch_for_exit();
                                     self->drop_vm();  // the accept loop takes the next QEMU
                                 });
+    }
+
+    bool vm_has_exited() const {
+        pollfd p{vm_->socket->native_handle(), POLLRDHUP, 0};
+        return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
     }
 
     // Forgets the VM first, so that its stream's on_close (which may run inside end_stream)
