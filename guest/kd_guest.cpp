@@ -171,6 +171,10 @@ bool announce(kdcom_guest& g, std::span<std::uint8_t> memory, std::string& why) 
 extern "C" {
 
 kdcom_guest* kdcom_guest_open(const kdcom_guest_channel* channel, char* error, size_t error_size) {
+    if (!channel) {
+        set_error(error, error_size, "no channel");
+        return nullptr;
+    }
     auto g = std::make_unique<kdcom_guest>();
     g->channel = *channel;  // from here on, the guest releases the channel
     const std::span<std::uint8_t> memory(static_cast<std::uint8_t*>(channel->memory), channel->memory_size);

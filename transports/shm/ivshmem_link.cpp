@@ -55,6 +55,13 @@ std::error_code send_ivshmem_message(int socket, std::int64_t value, int fd = -1
     return n == sizeof bytes ? std::error_code{} : std::make_error_code(std::errc::broken_pipe);
 }
 
+// The size of the memfd for a region of `p`: the next power of two (QEMU refuses other sizes).
+std::size_t ivshmem_memory_size(const shm::region_parameters& p) {
+    std::size_t size = 4096;
+    while (size < p.region_size()) size <<= 1;
+    return size;
+}
+
 // A VM attached to the server: its QEMU's socket, the region's memfd, the doorbells.
 struct attached_vm {
     std::shared_ptr<unix_socket> socket;  // shared with the wait for its end of file
@@ -145,7 +152,9 @@ private:
             send_ivshmem_message(s, ivshmem_host_peer, vm.host_bell.get()) ||
             send_ivshmem_message(s, ivshmem_guest_peer, vm.guest_bell.get()))
             return;
-        vm.bell_watch.emplace(executor_, ::dup(vm.host_bell.get()));
+        unique_fd watch(::dup(vm.host_bell.get()));
+        if (!watch) return;
+        vm.bell_watch.emplace(executor_, watch.release());
         vm.socket = std::make_shared<unix_socket>(std::move(socket));
         vm_.emplace(std::move(vm));
         ++vm_number_;
@@ -194,6 +203,9 @@ private:
         shm_detail::connection_parts parts;
         parts.memory = map_region(vm.memory_fd.get(), vm.memory_size, ec);  // the stream's own view
         if (!ec) ec = shm::generation::publish(parts.memory.bytes(), p, ivshmem_host_peer);
+        parts.own_doorbell.reset(::dup(vm.host_bell.get()));
+        unique_fd interrupt(::dup(vm.guest_bell.get()));
+        if (!ec && (!parts.own_doorbell || !interrupt)) ec = last_error();
         vm.served = asked;  // even if it failed: the guest must ask again
         if (ec) {
             post_result(std::exchange(pending_, nullptr), ec);
@@ -203,8 +215,7 @@ private:
         parts.region = parts.memory.bytes();
         parts.parameters = p;
         parts.side = shm::side::host;
-        parts.own_doorbell.reset(::dup(vm.host_bell.get()));
-        parts.ring_peer = shm_detail::eventfd_signal(unique_fd(::dup(vm.guest_bell.get())));
+        parts.ring_peer = shm_detail::eventfd_signal(std::move(interrupt));
         parts.stall_timeout = options_.stall_timeout;
         parts.poll_window = options_.poll_window;
         parts.description = "ivshmem guest (VM " + std::to_string(vm_number_) + ", generation " + std::to_string(asked) + ")";
@@ -264,12 +275,6 @@ private:
 };
 
 }  // namespace
-
-std::size_t ivshmem_memory_size(const shm::region_parameters& p) {
-    std::size_t size = 4096;
-    while (size < p.region_size()) size <<= 1;
-    return size;
-}
 
 std::unique_ptr<listener> make_ivshmem_server(const asio::any_io_executor& ex, const std::string& path,
                                               const shm_options& options, std::error_code& ec) {

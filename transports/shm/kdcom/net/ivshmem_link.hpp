@@ -32,7 +32,4 @@ inline constexpr std::uint32_t ivshmem_guest_peer = 1;  // the id the server giv
 std::unique_ptr<listener> make_ivshmem_server(const asio::any_io_executor& ex, const std::string& path,
                                               const shm_options& options, std::error_code& ec);
 
-// The size of the memfd for a region of `p`: the next power of two (QEMU requires one).
-std::size_t ivshmem_memory_size(const shm::region_parameters& p);
-
 }  // namespace kdcom::net
