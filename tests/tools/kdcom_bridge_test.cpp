@@ -13,6 +13,7 @@
 #include "kdcom/guest/kd_guest.h"
 #include "kdcom/net/shm_link.hpp"
 #include "support/capture_contents.hpp"
+#include "support/fake_qemu.hpp"
 #include "support/kd_messages.hpp"
 #include "support/net_pair.hpp"
 #include "support/tool_process.hpp"
@@ -80,6 +81,43 @@ TEST(KdcomBridge, CarriesAGuestsPacketsToADebuggerReportsAndStopsCleanly) {
         << "the debugger's reset and acknowledgement";
 }
 
+TEST(KdcomBridge, ServesAQemuGuestAsItsIvshmemServer) {
+    scratch_dir dir;
+    const std::string server = dir.path + "/ivshmem.sock", socket = dir.path + "/kd.sock";
+    tool_process bridge(KDCOM_BRIDGE_PATH, {"--guest", "ivshmem://" + server, "--debugger", "unix-listen://" + socket},
+                        dir.path + "/out.txt");
+    ASSERT_TRUE(bridge.wait_for_output("kdcom-bridge: guest ivshmem://" + server)) << bridge.output();
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    auto debugger = net::session::create(net::make_unix_client(io.get_executor(), socket), {.role = role::debugger});
+    debugger->start();
+    std::thread runner([&] { io.run(); });
+
+    fake_qemu qemu(server);
+    qemu.handshake();
+    kdcom_guest* g = qemu.boot_guest();
+    ASSERT_NE(g, nullptr);
+    const bytes state_change = breakpoint_state_change();
+    EXPECT_EQ(kdcom_guest_send_packet(g, 7, state_change.data(), static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
+              KDCOM_GUEST_SENT)
+        << kdcom_guest_error(g);
+    std::error_code ec;
+    const auto got = debugger->receive(5000ms, ec);
+    ASSERT_TRUE(got) << ec.message();
+    EXPECT_EQ(got->body, state_change);
+    EXPECT_TRUE(bridge.wait_for_output("guest attached: ivshmem guest (VM 1, generation 1)")) << bridge.output();
+
+    kdcom_guest_detach(g);
+    qemu.quit();
+    EXPECT_TRUE(bridge.wait_for_output("guest gone")) << "QEMU's exit ends its guest\n" << bridge.output();
+    ::kill(bridge.pid, SIGTERM);
+    EXPECT_EQ(bridge.wait_exit(), 0);
+    EXPECT_FALSE(std::filesystem::exists(server)) << "the server's socket file is removed at exit";
+    asio::post(io, [&] { debugger->close(); });
+    work.reset();
+    runner.join();
+}
+
 TEST(KdcomBridge, RefusesAddressesItCannotUse) {
     scratch_dir dir;
     tool_process wrong_kind(KDCOM_BRIDGE_PATH, {"--guest", "tcp://127.0.0.1:1"}, dir.path + "/a.txt");
@@ -88,6 +126,10 @@ TEST(KdcomBridge, RefusesAddressesItCannotUse) {
     tool_process malformed(KDCOM_BRIDGE_PATH, {"--debugger", "tcp-listen://:99999"}, dir.path + "/b.txt");
     EXPECT_EQ(malformed.wait_exit(), 2);
     EXPECT_NE(malformed.output().find("invalid debugger address"), std::string::npos) << malformed.output();
+    tool_process no_server(KDCOM_BRIDGE_PATH, {"--guest", "ivshmem://" + dir.path + "/no-such-dir/kd.sock"}, dir.path + "/d.txt");
+    EXPECT_EQ(no_server.wait_exit(), 2);
+    EXPECT_NE(no_server.output().find("cannot listen on ivshmem://" + dir.path + "/no-such-dir/kd.sock"), std::string::npos)
+        << no_server.output();
     tool_process unwritable(KDCOM_BRIDGE_PATH, {"--guest", "shm://" + unique_shm_name(), "--debugger", "unix-listen://" + dir.path + "/s",
                                "--capture", dir.path + "/no-such-dir/c.pcapng"},
                               dir.path + "/c.txt");

@@ -225,6 +225,15 @@ std::size_t resets_sent(const std::string& capture_path) {
     }));
 }
 
+TEST(KdcomSim, ARebootMidwayIsMetAndTheRestOfTheDumpChecked) {
+    const auto r = run("--dump 4 --reboot-midway --faults loss=0 --no-capture");
+    EXPECT_EQ(r.status, 0) << r.out;
+    for (const char* step : {".reboot at 2097152 of 4194304 bytes", "target says: fake kernel: rebooted",
+                             "the target is back after its reboot", "every byte matched", "all reads matched"})
+        EXPECT_NE(r.out.find(step), std::string::npos) << step << "\n" << r.out;
+    EXPECT_EQ(summary_figure(r.out, "times the kernel stopped"), 2) << "once before the reboot, once after\n" << r.out;
+}
+
 TEST(KdcomSim, TheDebuggerSendsOneResetOnConnectAndNoneWithResetsZero) {
     for (const auto& [options, resets] : {std::pair{std::string(), 1u}, std::pair{std::string("?resets=0"), 0u}}) {
         kdcom::test::scratch_dir dir;

@@ -96,6 +96,19 @@ TEST(Address, SharedMemory) {
     EXPECT_NE(parse_error("shm://" + std::string(65, 'a')).find("64"), std::string::npos);
 }
 
+TEST(Address, QemuIvshmemServer) {
+    const auto a = parse_ok("ivshmem:///run/kd.sock");
+    EXPECT_EQ(a.kind, address_kind::ivshmem);
+    EXPECT_EQ(a.path, "/run/kd.sock");
+    EXPECT_TRUE(a.listens()) << "QEMU connects to it";
+    EXPECT_EQ(parse_ok("ivshmem:///run/kd.sock?ring=1048576").shm_ring_size, 1048576u);
+    EXPECT_NE(parse_error("ivshmem:///x?ring=5000").find("power of two"), std::string::npos);
+    EXPECT_NE(parse_error("ivshmem:///x?guest").find("unknown option"), std::string::npos)
+        << "the guest side of ivshmem is QEMU's device, not an address";
+    EXPECT_NE(parse_error("ivshmem://").find("no path"), std::string::npos);
+    EXPECT_NE(parse_error("ivshmem:///" + std::string(110, 'a')).find("107"), std::string::npos);
+}
+
 TEST(Address, CommonOptions) {
     const auto a = parse_ok("unix:///tmp/kd.sock?resets=0&reconnect&rate=115200");
     EXPECT_EQ(a.send_resets, false);
@@ -132,7 +145,7 @@ TEST(Address, ToStringRoundTrips) {
          {"tcp://h:1", "tcp-listen://127.0.0.1:9000", "unix:///a/b", "unix-listen:///a/b?reconnect",
           "fifo:///x", R"(pipe:\\.\pipe\n?resets=0)", R"(pipe-listen:\\.\pipe\n)",
           "serial:///dev/ttyS1?baud=9600&data=8&parity=odd&stop=1.5&flow=software&resets=1", "shm://n",
-          "shm://n?guest&ring=8192&resets=0", "tcp://h:2?reconnect&rate=115200"}) {
+          "shm://n?guest&ring=8192&resets=0", "tcp://h:2?reconnect&rate=115200", "ivshmem:///a/b?ring=65536"}) {
         const auto a = parse_ok(text);
         EXPECT_EQ(parse_ok(a.to_string()), a) << text << " -> " << a.to_string();
     }
