@@ -6,7 +6,10 @@
 // guest that scribbles over the region.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -144,6 +147,37 @@ TEST(IvshmemServer, AGuestThatScribblesOverTheRegionIsDroppedAndItsNextBootServe
     ASSERT_TRUE(g);
     EXPECT_NE(std::atomic_ref<std::uint32_t>(header->ring_size).load(), 7u);
     ASSERT_TRUE(b.eventually([](const bridge::statistics& s) { return s.guests_attached == 2; }));
+    b.guest_reports_a_stop(g);
+    kdcom_guest_detach(g);
+}
+
+// Descriptors this process has open.
+std::size_t open_descriptors() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+}
+
+TEST(IvshmemServer, AGuestThatAsksForGenerationsWithoutEndCostsTheHostNothingThatAccumulates) {
+    ivshmem_bridge b;
+    struct stat st {};
+    ASSERT_EQ(::stat(b.socket().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "only this user may attach a VM";
+    fake_qemu qemu(b.socket());
+    qemu.handshake();
+    kdcom_guest_detach(qemu.boot_guest());
+    ASSERT_TRUE(b.eventually([](const bridge::statistics& s) { return s.guests_attached == 1; }));
+    const std::size_t descriptors = open_descriptors();
+    constexpr std::uint32_t boots = 300;
+    for (std::uint32_t boot = 2; boot <= boots; ++boot) {
+        kdcom_guest* g = qemu.boot_guest();  // each waits until its generation is served
+        ASSERT_TRUE(g) << boot;
+        kdcom_guest_detach(g);
+    }
+    ASSERT_TRUE(b.eventually([](const bridge::statistics& s) { return s.guests_attached == boots; }));
+    EXPECT_LE(open_descriptors(), descriptors + 2) << "each generation's descriptors and mapping are given back";
+    kdcom_guest* g = qemu.boot_guest();  // and the next boot is served as the first was
+    ASSERT_TRUE(g);
     b.guest_reports_a_stop(g);
     kdcom_guest_detach(g);
 }
