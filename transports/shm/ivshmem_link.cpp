@@ -15,6 +15,7 @@
 
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "connection_parts.hpp"
 #include "kdcom/shm/generation.hpp"
@@ -81,7 +82,7 @@ struct attached_vm {
 class server final : public listener, public std::enable_shared_from_this<server> {
 public:
     server(const asio::any_io_executor& ex, std::string path, shm_options options, asio::local::stream_protocol::acceptor a)
-        : executor_(ex), path_(std::move(path)), options_(options), acceptor_(std::move(a)),
+        : executor_(ex), path_(std::move(path)), options_(options), acceptor_(std::move(a)), retry_(ex),
           socket_file_(owned_socket_file::made_at(path_)) {}
 
     void start() { accept(); }
@@ -96,6 +97,7 @@ public:
         closed_ = true;
         std::error_code ignored;
         acceptor_.close(ignored);
+        retry_.cancel();
         drop_vm();
         socket_file_.remove_if_still_ours();
         if (pending_) post_result(std::exchange(pending_, nullptr), asio::error::operation_aborted);
@@ -121,8 +123,13 @@ private:
                 } else {
                     self->attach(std::move(socket));
                 }
+                return self->accept();
             }
-            self->accept();
+            // Out of descriptors, say: try again a little later rather than spin on the error.
+            self->retry_.expires_after(std::chrono::milliseconds(50));
+            self->retry_.async_wait([self](std::error_code wait_ec) {
+                if (!wait_ec && !self->closed_) self->accept();
+            });
         });
     }
 
@@ -229,6 +236,9 @@ private:
         };
         parts.end_from_outside = &vm.end_stream;
         vm.stream_out = true;
+        // From now on the stream alone reads the doorbell: a signal the watch took instead would
+        // leave the stream asleep with a message waiting.
+        if (vm.watching) vm.bell_watch->cancel();
         auto stream = shm_detail::make_connection(std::move(parts));
         asio::post(executor_, [h = std::exchange(pending_, nullptr), s = std::move(stream)]() mutable { h({}, std::move(s)); });
     }
@@ -249,6 +259,7 @@ private:
     std::string path_;
     shm_options options_;
     asio::local::stream_protocol::acceptor acceptor_;
+    asio::steady_timer retry_;
     owned_socket_file socket_file_;
     std::optional<attached_vm> vm_;
     std::uint64_t vm_number_ = 0;  // which VM a callback was started for
