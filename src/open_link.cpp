@@ -66,7 +66,7 @@ std::unique_ptr<link> open_plain_link(const asio::any_io_executor& ex, const tra
     case address_kind::ivshmem: {
         shm_options options;
         if (a.shm_ring_size) options.region.ring_size = a.shm_ring_size;
-        l = make_ivshmem_server(ex, a.path, options, ec);
+        l = a.ivshmem_plain ? make_ivshmem_plain(ex, a.path, options, ec) : make_ivshmem_server(ex, a.path, options, ec);
         break;  // a failure is reported below
     }
 #endif

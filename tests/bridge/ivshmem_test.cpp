@@ -6,10 +6,13 @@
 // guest that scribbles over the region.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -180,6 +183,66 @@ TEST(IvshmemServer, AGuestThatAsksForGenerationsWithoutEndCostsTheHostNothingTha
     ASSERT_TRUE(g);
     b.guest_reports_a_stop(g);
     kdcom_guest_detach(g);
+}
+
+// ivshmem-plain: the region is a file both map, and both poll (no doorbells).
+TEST(IvshmemPlain, AGuestPollingAMemoryFileIsServedAndServedAgainAfterAReboot) {
+    std::string file;
+    running_bridge b([&](asio::io_context& context, const scratch_dir& d) {
+        file = d.path + "/kd.mem";
+        std::error_code ec;
+        auto link = net::make_ivshmem_plain(context.get_executor(), file, {}, ec);
+        if (!link) throw std::system_error(ec);
+        return link;
+    });
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_EQ(st.st_size & (st.st_size - 1), 0) << "QEMU takes only a power of two";
+    const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    void* memory = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ::close(fd);
+    ASSERT_NE(memory, MAP_FAILED);
+    for (std::uint32_t boot = 1; boot <= 2; ++boot) {
+        // The guest polls and has no doorbell to ring: the host finds its request by looking.
+        const kdcom_guest_channel channel{memory, static_cast<std::size_t>(st.st_size), nullptr, [](void*) {}, nullptr,
+                                          nullptr, nullptr, 1, 5000};
+        char error[256] = {};
+        kdcom_guest* g = kdcom_guest_open(&channel, error, sizeof error);
+        ASSERT_TRUE(g) << error;
+        std::promise<net::received_packet> at_debugger;
+        b.on_io([&] {
+            b.debugger->async_receive([&](std::error_code ec, net::received_packet p) {
+                if (!ec) at_debugger.set_value(std::move(p));
+            });
+        });
+        const bytes state_change = breakpoint_state_change();
+        EXPECT_EQ(kdcom_guest_send_packet(g, static_cast<std::uint16_t>(wire::packet_type::state_change64), state_change.data(),
+                                          static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
+                  KDCOM_GUEST_SENT)
+            << kdcom_guest_error(g);
+        auto f = at_debugger.get_future();
+        ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+        EXPECT_EQ(f.get().body, state_change);
+        kdcom_guest_detach(g);
+    }
+    EXPECT_EQ(b.stats().guests_attached, 2u);
+    ::munmap(memory, static_cast<std::size_t>(st.st_size));
+}
+
+TEST(IvshmemPlain, AFileOfAnotherSizeIsRefusedAndLeftAlone) {
+    asio::io_context io;
+    scratch_dir dir;
+    const std::string file = dir.path + "/other.mem";
+    {
+        std::ofstream out(file);
+        out << "not a region";
+    }
+    std::error_code ec;
+    EXPECT_EQ(net::make_ivshmem_plain(io.get_executor(), file, {}, ec), nullptr);
+    EXPECT_EQ(ec, errc::shm_incompatible_region);
+    EXPECT_EQ(std::filesystem::file_size(file), 12u) << "what was there is not truncated";
 }
 
 TEST(IvshmemServer, AGuestWithNoServerWaitingGivesUpOnItsGenerationWithAReason) {

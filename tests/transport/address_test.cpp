@@ -106,6 +106,11 @@ TEST(Address, QemuIvshmemServer) {
     EXPECT_NE(parse_error("ivshmem:///x?guest").find("unknown option"), std::string::npos)
         << "the guest side of ivshmem is QEMU's device, not an address";
     EXPECT_NE(parse_error("ivshmem://").find("no path"), std::string::npos);
+    const auto plain = parse_ok("ivshmem:///dev/shm/kd?plain");
+    EXPECT_TRUE(plain.ivshmem_plain) << "the path is ivshmem-plain's memory file";
+    EXPECT_FALSE(parse_ok("ivshmem:///run/kd.sock").ivshmem_plain);
+    EXPECT_NE(parse_error("ivshmem:///x?plain=1").find("no value"), std::string::npos);
+    EXPECT_NE(parse_error("shm://x?plain").find("unknown option"), std::string::npos);
     EXPECT_NE(parse_error("ivshmem:///" + std::string(110, 'a')).find("107"), std::string::npos);
 }
 
@@ -145,7 +150,7 @@ TEST(Address, ToStringRoundTrips) {
          {"tcp://h:1", "tcp-listen://127.0.0.1:9000", "unix:///a/b", "unix-listen:///a/b?reconnect",
           "fifo:///x", R"(pipe:\\.\pipe\n?resets=0)", R"(pipe-listen:\\.\pipe\n)",
           "serial:///dev/ttyS1?baud=9600&data=8&parity=odd&stop=1.5&flow=software&resets=1", "shm://n",
-          "shm://n?guest&ring=8192&resets=0", "tcp://h:2?reconnect&rate=115200", "ivshmem:///a/b?ring=65536"}) {
+          "shm://n?guest&ring=8192&resets=0", "tcp://h:2?reconnect&rate=115200", "ivshmem:///a/b?ring=65536", "ivshmem:///a/b?plain&ring=65536"}) {
         const auto a = parse_ok(text);
         EXPECT_EQ(parse_ok(a.to_string()), a) << text << " -> " << a.to_string();
     }

@@ -1,5 +1,6 @@
 // The ivshmem server: QEMU's side of the handshake on a Unix socket, and one shm_connection per
-// generation the guest asks for.
+// generation the guest asks for. ivshmem-plain is the same with the VM attached from the start
+// through a memory file, and a periodic timer where the doorbell would be.
 #include "kdcom/net/ivshmem_link.hpp"
 
 #include <fcntl.h>
@@ -7,6 +8,8 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 
 #include <array>
 #include <cerrno>
@@ -63,14 +66,18 @@ std::size_t ivshmem_memory_size(const shm::region_parameters& p) {
     return size;
 }
 
+// How often the host looks at an ivshmem-plain region it is not polling already: its doorbell is
+// a timer.
+constexpr auto plain_look_interval = std::chrono::milliseconds(1);
+
 // A VM attached to the server: its QEMU's socket, the region's memfd, the doorbells.
 struct attached_vm {
-    std::shared_ptr<unix_socket> socket;  // shared with the wait for its end of file
+    std::shared_ptr<unix_socket> socket;  // shared with the wait for its end of file; none for ivshmem-plain
     unique_fd memory_fd;
     mapping memory;  // the server's own view: generation requests
     std::size_t memory_size = 0;
-    unique_fd host_bell;   // QEMU writes it when the guest rings peer ivshmem_host_peer
-    unique_fd guest_bell;  // writing it interrupts the guest (MSI-X vector 0)
+    unique_fd host_bell;   // QEMU writes it when the guest rings peer ivshmem_host_peer (plain: a periodic timerfd)
+    unique_fd guest_bell;  // writing it interrupts the guest (MSI-X vector 0); none for ivshmem-plain
     std::optional<asio::posix::stream_descriptor> bell_watch;  // a duplicate of host_bell, read while no stream is out
     std::uint32_t served = 0;  // the generation set up last (0: none yet)
     bool stream_out = false;   // a connection for `served` is handed out and not yet closed
@@ -81,11 +88,40 @@ struct attached_vm {
 
 class server final : public listener, public std::enable_shared_from_this<server> {
 public:
+    // An ivshmem server for QEMUs that connect to `a`.
     server(const asio::any_io_executor& ex, std::string path, shm_options options, asio::local::stream_protocol::acceptor a)
         : executor_(ex), path_(std::move(path)), options_(options), acceptor_(std::move(a)), retry_(ex),
           socket_file_(owned_socket_file::made_at(path_)) {}
+    // ivshmem-plain: the memory file at `path`, attached from the start.
+    server(const asio::any_io_executor& ex, std::string path, shm_options options)
+        : executor_(ex), path_(std::move(path)), options_(options), acceptor_(ex), retry_(ex), plain_(true) {}
 
     void start() { accept(); }
+
+    // ivshmem-plain: creates or opens the memory file (0600, a power of two in size: QEMU's
+    // memory-backend-file must be given the same size) and serves it as an attached VM whose
+    // doorbell is a periodic timer.
+    std::error_code attach_file() {
+        attached_vm vm;
+        shm::region_parameters p = options_.region;
+        p.generation = 0;
+        vm.memory_size = ivshmem_memory_size(p);
+        vm.memory_fd.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!vm.memory_fd) return last_error();
+        struct stat st {};
+        if (::fstat(vm.memory_fd.get(), &st) != 0) return last_error();
+        if (!S_ISREG(st.st_mode) || (st.st_size != 0 && static_cast<std::size_t>(st.st_size) != vm.memory_size))
+            return errc::shm_incompatible_region;  // not a file of the size this host's region needs
+        if (::ftruncate(vm.memory_fd.get(), static_cast<off_t>(vm.memory_size)) != 0) return last_error();
+        std::error_code ec;
+        vm.memory = map_region(vm.memory_fd.get(), vm.memory_size, ec);
+        if (ec || (ec = shm::generation::publish(vm.memory.bytes(), p, ivshmem_host_peer))) return ec;
+        vm.host_bell.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(plain_look_interval).count();
+        const itimerspec every{{0, static_cast<long>(ns)}, {0, static_cast<long>(ns)}};
+        if (!vm.host_bell || ::timerfd_settime(vm.host_bell.get(), 0, &every, nullptr) != 0) return last_error();
+        return adopt(std::move(vm), nullptr);
+    }
 
     void async_open(stream_handler handler) override {
         if (closed_) return post_result(std::move(handler), asio::error::operation_aborted);
@@ -102,7 +138,9 @@ public:
         socket_file_.remove_if_still_ours();
         if (pending_) post_result(std::exchange(pending_, nullptr), asio::error::operation_aborted);
     }
-    std::string describe() const override { return "ivshmem server " + path_; }
+    std::string describe() const override {
+        return (plain_ ? "ivshmem-plain memory file " : "ivshmem server ") + path_;
+    }
     asio::any_io_executor get_executor() const override { return executor_; }
     std::uint16_t local_port() const override { return 0; }
     std::size_t refused() const override { return refused_; }
@@ -159,14 +197,20 @@ private:
             send_ivshmem_message(s, ivshmem_host_peer, vm.host_bell.get()) ||
             send_ivshmem_message(s, ivshmem_guest_peer, vm.guest_bell.get()))
             return;
+        adopt(std::move(vm), std::make_shared<unix_socket>(std::move(socket)));
+    }
+
+    // The VM is set up: watch its doorbell, and its QEMU's socket if it has one.
+    std::error_code adopt(attached_vm vm, std::shared_ptr<unix_socket> socket) {
         unique_fd watch(::dup(vm.host_bell.get()));
-        if (!watch) return;
+        if (!watch) return last_error();
         vm.bell_watch.emplace(executor_, watch.release());
-        vm.socket = std::make_shared<unix_socket>(std::move(socket));
+        vm.socket = std::move(socket);
         vm_.emplace(std::move(vm));
         ++vm_number_;
-        watch_for_exit();
+        if (vm_->socket) watch_for_exit();
         serve_if_asked();
+        return {};
     }
 
     // QEMU never writes to the socket after the handshake: end of file (or anything) means it exited.
@@ -193,7 +237,7 @@ private:
         vm_.reset();
         if (vm.end_stream) vm.end_stream();  // the bridge sees the guest gone
         std::error_code ignored;
-        vm.socket->close(ignored);
+        if (vm.socket) vm.socket->close(ignored);
     }
 
     // Hands out a stream for the generation the guest asked for, if it asked for one not yet
@@ -211,8 +255,8 @@ private:
         parts.memory = map_region(vm.memory_fd.get(), vm.memory_size, ec);  // the stream's own view
         if (!ec) ec = shm::generation::publish(parts.memory.bytes(), p, ivshmem_host_peer);
         parts.own_doorbell.reset(::dup(vm.host_bell.get()));
-        unique_fd interrupt(::dup(vm.guest_bell.get()));
-        if (!ec && (!parts.own_doorbell || !interrupt)) ec = last_error();
+        unique_fd interrupt(vm.guest_bell ? ::dup(vm.guest_bell.get()) : -1);
+        if (!ec && (!parts.own_doorbell || (vm.guest_bell && !interrupt))) ec = last_error();
         vm.served = asked;  // even if it failed: the guest must ask again
         if (ec) {
             post_result(std::exchange(pending_, nullptr), ec);
@@ -222,10 +266,12 @@ private:
         parts.region = parts.memory.bytes();
         parts.parameters = p;
         parts.side = shm::side::host;
-        parts.ring_peer = shm_detail::eventfd_signal(std::move(interrupt));
+        // ivshmem-plain has no interrupt: its guest polls.
+        parts.ring_peer = interrupt ? shm_detail::eventfd_signal(std::move(interrupt)) : [] {};
         parts.stall_timeout = options_.stall_timeout;
         parts.poll_window = options_.poll_window;
-        parts.description = "ivshmem guest (VM " + std::to_string(vm_number_) + ", generation " + std::to_string(asked) + ")";
+        parts.description = (vm.socket ? "ivshmem guest (VM " + std::to_string(vm_number_) : "ivshmem-plain guest (file " + path_) +
+                            ", generation " + std::to_string(asked) + ")";
         parts.peer_restarted = [view = parts.region, asked] { return shm::generation::requested(view) != asked; };
         parts.on_close = [weak = weak_from_this(), vm_number = vm_number_] {
             auto self = weak.lock();
@@ -266,6 +312,7 @@ private:
     stream_handler pending_;
     std::size_t refused_ = 0;
     bool closed_ = false;
+    bool plain_ = false;  // ivshmem-plain: one VM through a memory file, attached from the start
     std::uint8_t exit_byte_ = 0;
 };
 
@@ -297,6 +344,17 @@ std::unique_ptr<listener> make_ivshmem_server(const asio::any_io_executor& ex, c
     if (ec) return nullptr;
     auto s = std::make_shared<server>(ex, path, options, std::move(acceptor));
     s->start();
+    return std::make_unique<server_link>(std::move(s));
+}
+
+std::unique_ptr<listener> make_ivshmem_plain(const asio::any_io_executor& ex, const std::string& path,
+                                             const shm_options& options, std::error_code& ec) {
+    if (!options.region.fit(options.region.region_size())) {
+        ec = errc::shm_incompatible_region;
+        return nullptr;
+    }
+    auto s = std::make_shared<server>(ex, path, options);
+    if ((ec = s->attach_file())) return nullptr;
     return std::make_unique<server_link>(std::move(s));
 }
 

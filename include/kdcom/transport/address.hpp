@@ -15,6 +15,8 @@
 //   ivshmem:///PATH               guest shared memory from QEMU's ivshmem-doorbell device: the
 //                                 ivshmem server QEMU connects to at PATH (a Unix socket); takes
 //                                 ring=BYTES as shm:// does
+//   ivshmem:///PATH?plain         the same with QEMU's ivshmem-plain device (no doorbells, both
+//                                 sides poll): PATH is the memory file both map
 //
 // Any URI form also takes `?resets=0` (do not run the reset handshake, like WinDbg's resets=0),
 // `?reconnect` (on disconnect, wait for or re-establish the link) and `?rate=115200` (pace what is
@@ -74,6 +76,7 @@ struct address {
     unsigned line_rate = 0;  // rate=BPS: pace writes like a serial line of that speed (0: off)
     bool shm_guest = false;        // shm: attach as the guest rather than create as the host
     std::uint32_t shm_ring_size = 0;  // shm: ring=BYTES (0: the transport's default)
+    bool ivshmem_plain = false;       // ivshmem: PATH is ivshmem-plain's memory file, not a server socket
 
     friend bool operator==(const address&, const address&) = default;
 
@@ -252,6 +255,20 @@ inline bool apply_shm_option(address& a, std::string_view key, std::optional<std
         a.shm_ring_size = static_cast<std::uint32_t>(*n);
         return true;
     }
+    return apply_common_option(a, key, value, error);
+}
+
+inline bool apply_ivshmem_option(address& a, std::string_view key, std::optional<std::string_view> value,
+                                 std::string& error) {
+    if (key == "plain") {
+        if (value) {
+            error = "plain takes no value";
+            return false;
+        }
+        a.ivshmem_plain = true;
+        return true;
+    }
+    if (key == "ring") return apply_shm_option(a, key, value, error);
     return apply_common_option(a, key, value, error);
 }
 
@@ -444,7 +461,7 @@ inline std::optional<address> parse_text(std::string_view text, std::string& err
             const auto [key, value] = key_value(item);
             const bool ok = a.kind == address_kind::serial          ? apply_serial_option(a, key, value, error)
                             : a.kind == address_kind::shared_memory ? apply_shm_option(a, key, value, error)
-                            : a.kind == address_kind::ivshmem && key == "ring" ? apply_shm_option(a, key, value, error)
+                            : a.kind == address_kind::ivshmem ? apply_ivshmem_option(a, key, value, error)
                                                                     : apply_common_option(a, key, value, error);
             if (!ok) return std::nullopt;
         }
@@ -492,6 +509,7 @@ inline std::string address::to_string() const {
     }
     std::string options;
     if (shm_guest) options += "guest";
+    if (ivshmem_plain) options += "plain";
     if (shm_ring_size) options += std::string(options.empty() ? "" : "&") + "ring=" + std::to_string(shm_ring_size);
     if (send_resets) options += std::string(options.empty() ? "" : "&") + "resets=" + (*send_resets ? "1" : "0");
     if (reconnect) options += std::string(options.empty() ? "" : "&") + "reconnect";

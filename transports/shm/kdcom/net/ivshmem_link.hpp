@@ -32,4 +32,16 @@ inline constexpr std::uint32_t ivshmem_guest_peer = 1;  // the id the server giv
 std::unique_ptr<listener> make_ivshmem_server(const asio::any_io_executor& ex, const std::string& path,
                                               const shm_options& options, std::error_code& ec);
 
+// ivshmem-plain (the address ivshmem:///PATH?plain): no server and no doorbells. The region is
+// the memory file at `path`, created (0600) or reused at the size this host's region needs, a
+// power of two, which QEMU must be given too:
+//
+//   -object memory-backend-file,id=kd,mem-path=PATH,size=1M,share=on -device ivshmem-plain,memdev=kd
+//
+// Both sides poll: the host looks at the region every millisecond when it is not polling already.
+// Generations as above. Unlike the memfd, a file cannot be sealed: a process of the same user that
+// shrinks it can crash the host (SIGBUS); keep it in a private folder.
+std::unique_ptr<listener> make_ivshmem_plain(const asio::any_io_executor& ex, const std::string& path,
+                                             const shm_options& options, std::error_code& ec);
+
 }  // namespace kdcom::net
