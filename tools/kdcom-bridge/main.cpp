@@ -46,7 +46,7 @@ int run(const bridge_options& opt) {
     const bool guest_side_ok = (guest_address.kind == transport::address_kind::shared_memory && !guest_address.shm_guest) ||
                                guest_address.kind == transport::address_kind::ivshmem;
     if (!guest_side_ok)
-        throw tools::tool_error("the guest address must be shm://NAME or ivshmem:///PATH (this side creates the shared memory)",
+        throw tools::tool_error("the guest address must be shm://NAME or ivshmem:///PATH[?plain] (this side creates the shared memory)",
                                 tools::exit_usage);
     auto debugger_address = tools::parse_address_option(opt.debugger, "debugger");
 
@@ -104,9 +104,10 @@ int main(int argc, char** argv) {
     CLI::App app{"Run KDCOM host-side for a guest: the guest's KD packets arrive over shared memory, "
                  "the debugger (WinDbg, kd) attaches over a pipe, socket or serial line."};
     bridge_options opt;
-    app.add_option("--guest", opt.guest, "Where the guest attaches: shm://NAME (a process on this machine) or ivshmem:///PATH "
+    app.add_option("--guest", opt.guest, "Where the guest attaches: shm://NAME (a process on this machine), ivshmem:///PATH "
                    "(QEMU's ivshmem-doorbell device: -chardev socket,path=PATH,id=kd -device "
-                   "ivshmem-doorbell,chardev=kd,vectors=1)")->capture_default_str();
+                   "ivshmem-doorbell,chardev=kd,vectors=1) or ivshmem:///FILE?plain (QEMU's ivshmem-plain device "
+                   "over a memory-backend-file at FILE)")->capture_default_str();
     app.add_option("--debugger", opt.debugger,
                    "Where the debugger attaches: any address (tcp-listen://, unix-listen:///PATH, serial://, "
                    "com:..., ...)")
