@@ -43,7 +43,7 @@ void tune(asio::ip::tcp::socket& s) {
 
 }  // namespace
 
-owned_socket_file owned_socket_file::made_at(const std::string& path) {
+owned_socket_file owned_socket_file::made_at([[maybe_unused]] const std::string& path) {
     owned_socket_file file;
 #ifndef _WIN32
     struct stat st {};
