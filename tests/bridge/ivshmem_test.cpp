@@ -50,25 +50,26 @@ struct ivshmem_bridge : running_bridge {
         return f(stats());
     }
 
-    // The guest reports a breakpoint (KdSendPacket, blocking until the debugger acknowledged it)
-    // and the debugger receives it.
-    void guest_reports_a_stop(kdcom_guest* g) {
-        std::promise<net::received_packet> at_debugger;
-        on_io([&] {
-            debugger->async_receive([&](std::error_code ec, net::received_packet p) {
-                if (!ec) at_debugger.set_value(std::move(p));
-            });
-        });
-        const bytes state_change = breakpoint_state_change();
-        EXPECT_EQ(kdcom_guest_send_packet(g, static_cast<std::uint16_t>(wire::packet_type::state_change64), state_change.data(),
-                                          static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
-                  KDCOM_GUEST_SENT)
-            << kdcom_guest_error(g);
-        auto f = at_debugger.get_future();
-        ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-        EXPECT_EQ(f.get().body, state_change);
-    }
 };
+
+// The guest reports a breakpoint (KdSendPacket, blocking until the debugger acknowledged it)
+// and the bridge's debugger receives it.
+void guest_reports_a_stop(running_bridge& b, kdcom_guest* g) {
+    std::promise<net::received_packet> at_debugger;
+    b.on_io([&] {
+        b.debugger->async_receive([&](std::error_code ec, net::received_packet p) {
+            if (!ec) at_debugger.set_value(std::move(p));
+        });
+    });
+    const bytes state_change = breakpoint_state_change();
+    EXPECT_EQ(kdcom_guest_send_packet(g, static_cast<std::uint16_t>(wire::packet_type::state_change64), state_change.data(),
+                                      static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
+              KDCOM_GUEST_SENT)
+        << kdcom_guest_error(g);
+    auto f = at_debugger.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(f.get().body, state_change);
+}
 
 TEST(IvshmemServer, AGuestThatRebootsIsServedAgainWithTheDebuggerStillAttached) {
     ivshmem_bridge b;
@@ -80,7 +81,7 @@ TEST(IvshmemServer, AGuestThatRebootsIsServedAgainWithTheDebuggerStillAttached) 
         EXPECT_TRUE(shm::generation::served(qemu.memory(), boot)) << "each boot is a new generation";
         EXPECT_EQ(shm::generation::host_peer(qemu.memory()), net::ivshmem_host_peer);
         ASSERT_TRUE(b.eventually([&](const bridge::statistics& s) { return s.guests_attached == boot; }));
-        b.guest_reports_a_stop(g);
+        guest_reports_a_stop(b, g);
         kdcom_guest_detach(g);  // the machine resets: nothing tells the host but the next boot
     }
     EXPECT_EQ(b.stats().guest_errors, 0u) << "a reboot is not misbehaviour";
@@ -93,7 +94,7 @@ TEST(IvshmemServer, AQemuThatExitsEndsItsGuestAndTheNextQemuIsServed) {
         qemu.handshake();
         kdcom_guest* g = qemu.boot_guest();
         ASSERT_TRUE(g);
-        b.guest_reports_a_stop(g);
+        guest_reports_a_stop(b, g);
         kdcom_guest_detach(g);
         qemu.quit();
     }
@@ -103,7 +104,7 @@ TEST(IvshmemServer, AQemuThatExitsEndsItsGuestAndTheNextQemuIsServed) {
     ASSERT_TRUE(g);
     EXPECT_TRUE(shm::generation::served(next.memory(), 1)) << "a new VM starts from the first generation";
     ASSERT_TRUE(b.eventually([](const bridge::statistics& s) { return s.guests_attached == 2; }));
-    b.guest_reports_a_stop(g);
+    guest_reports_a_stop(b, g);
     kdcom_guest_detach(g);
 }
 
@@ -123,7 +124,7 @@ TEST(IvshmemServer, AQemuThatQuitsAtTheHandshakeOrComesSecondDoesNotBlockTheServ
     }
     kdcom_guest* g = qemu.boot_guest();
     ASSERT_TRUE(g);
-    b.guest_reports_a_stop(g);
+    guest_reports_a_stop(b, g);
     kdcom_guest_detach(g);
 }
 
@@ -150,7 +151,7 @@ TEST(IvshmemServer, AGuestThatScribblesOverTheRegionIsDroppedAndItsNextBootServe
     ASSERT_TRUE(g);
     EXPECT_NE(std::atomic_ref<std::uint32_t>(header->ring_size).load(), 7u);
     ASSERT_TRUE(b.eventually([](const bridge::statistics& s) { return s.guests_attached == 2; }));
-    b.guest_reports_a_stop(g);
+    guest_reports_a_stop(b, g);
     kdcom_guest_detach(g);
 }
 
@@ -181,7 +182,7 @@ TEST(IvshmemServer, AGuestThatAsksForGenerationsWithoutEndCostsTheHostNothingTha
     EXPECT_LE(open_descriptors(), descriptors + 2) << "each generation's descriptors and mapping are given back";
     kdcom_guest* g = qemu.boot_guest();  // and the next boot is served as the first was
     ASSERT_TRUE(g);
-    b.guest_reports_a_stop(g);
+    guest_reports_a_stop(b, g);
     kdcom_guest_detach(g);
 }
 
@@ -211,20 +212,7 @@ TEST(IvshmemPlain, AGuestPollingAMemoryFileIsServedAndServedAgainAfterAReboot) {
         char error[256] = {};
         kdcom_guest* g = kdcom_guest_open(&channel, error, sizeof error);
         ASSERT_TRUE(g) << error;
-        std::promise<net::received_packet> at_debugger;
-        b.on_io([&] {
-            b.debugger->async_receive([&](std::error_code ec, net::received_packet p) {
-                if (!ec) at_debugger.set_value(std::move(p));
-            });
-        });
-        const bytes state_change = breakpoint_state_change();
-        EXPECT_EQ(kdcom_guest_send_packet(g, static_cast<std::uint16_t>(wire::packet_type::state_change64), state_change.data(),
-                                          static_cast<std::uint16_t>(state_change.size()), nullptr, 0),
-                  KDCOM_GUEST_SENT)
-            << kdcom_guest_error(g);
-        auto f = at_debugger.get_future();
-        ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
-        EXPECT_EQ(f.get().body, state_change);
+        guest_reports_a_stop(b, g);
         kdcom_guest_detach(g);
     }
     EXPECT_EQ(b.stats().guests_attached, 2u);

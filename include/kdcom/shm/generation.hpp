@@ -28,14 +28,8 @@ inline std::atomic_ref<std::uint32_t> word(std::span<std::uint8_t> memory, std::
 // by word with atomic stores, leaving requested_generation alone, and storing the generation last
 // (release): a guest that sees its number sees the whole header and zeroed counters.
 inline std::error_code publish(std::span<std::uint8_t> memory, const region_parameters& p, std::uint32_t host_peer) noexcept {
-    if (!p.fit(memory.size()) || reinterpret_cast<std::uintptr_t>(memory.data()) % 8 != 0)
-        return errc::shm_incompatible_region;
-    kdcom_shm_header h{};
-    h.magic = KDCOM_SHM_MAGIC;
-    h.version = KDCOM_SHM_VERSION;
-    h.header_size = sizeof(kdcom_shm_header);
-    h.ring_size = p.ring_size;
-    h.max_message = p.max_message;
+    if (!region::can_hold(memory, p)) return errc::shm_incompatible_region;
+    kdcom_shm_header h = region::header_for(p);
     h.host_peer = host_peer;
     const auto* words = reinterpret_cast<const std::uint32_t*>(&h);
     for (std::size_t offset = 0; offset < sizeof h; offset += 4) {

@@ -41,8 +41,20 @@ class region {
 public:
     // Host: writes a fresh header for `p` into `memory` (8-byte aligned; zeroes the counters).
     static std::error_code initialise(std::span<std::uint8_t> memory, const region_parameters& p) noexcept {
-        if (!p.fit(memory.size()) || reinterpret_cast<std::uintptr_t>(memory.data()) % 8 != 0)
-            return errc::shm_incompatible_region;
+        if (!can_hold(memory, p)) return errc::shm_incompatible_region;
+        const kdcom_shm_header h = header_for(p);
+        // Published to the guest by whatever announces the region (a syscall, a trap), which
+        // orders it; the guest does not use the region before that.
+        std::memcpy(memory.data(), &h, sizeof h);
+        return {};
+    }
+
+    // Whether `memory` (8-byte aligned) can hold a region of `p`.
+    static bool can_hold(std::span<const std::uint8_t> memory, const region_parameters& p) noexcept {
+        return p.fit(memory.size()) && reinterpret_cast<std::uintptr_t>(memory.data()) % 8 == 0;
+    }
+    // The header the host writes for `p`: counters zero, no request from the guest, no host peer.
+    static kdcom_shm_header header_for(const region_parameters& p) noexcept {
         kdcom_shm_header h{};
         h.magic = KDCOM_SHM_MAGIC;
         h.version = KDCOM_SHM_VERSION;
@@ -50,10 +62,7 @@ public:
         h.ring_size = p.ring_size;
         h.max_message = p.max_message;
         h.generation = p.generation;
-        // Published to the guest by whatever announces the region (a syscall, a trap), which
-        // orders it; the guest does not use the region before that.
-        std::memcpy(memory.data(), &h, sizeof h);
-        return {};
+        return h;
     }
 
     // Reads the parameters of a region someone else initialised; one fetch of the header.
